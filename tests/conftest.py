@@ -1,0 +1,94 @@
+"""Shared fixtures: one real Elasticsearch per test session, isolated per test by index prefix.
+
+With ``NEWSFLOW_ES_URL`` set, the suite runs against that cluster instead (nothing is
+started); otherwise the project's own local node is started in a temporary state directory
+on a free port, so a developer's running node and data are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import Settings
+from pipelines.elastic import connect
+from pipelines.indexing import IndexNames
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def delete_indices(client, prefix: str) -> None:
+    """Drop every index and template a test created (wildcard deletes are disabled on the node)."""
+    names = IndexNames(prefix)
+    existing = client.indices.get(index=f"{prefix}*", allow_no_indices=True, expand_wildcards="all")
+    for index in existing:
+        client.indices.delete(index=index)
+    if client.indices.exists_index_template(name=names.articles_template):
+        client.indices.delete_index_template(name=names.articles_template)
+
+
+@pytest.fixture(scope="session")
+def es_session_env(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """Environment that points every Settings.from_env() at the session's cluster."""
+    saved = dict(os.environ)
+    if os.environ.get("NEWSFLOW_ES_URL"):
+        yield {}
+        return
+    state_dir = tmp_path_factory.mktemp("newsflow-state")
+    env = {
+        "NEWSFLOW_STATE_DIR": str(state_dir),
+        "NEWSFLOW_ES_PORT": str(_free_port()),
+        "NEWSFLOW_ES_HEAP": os.environ.get("NEWSFLOW_ES_HEAP", "512m"),
+        "NEWSFLOW_INDEX_PREFIX": "test-session-",
+    }
+    os.environ.update(env)
+    from pipelines.local_node import LocalNode
+
+    node = LocalNode(Settings.from_env())
+    node.start()
+    try:
+        yield env
+    finally:
+        node.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def test_settings(es_session_env) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def es_client(test_settings):
+    client = connect(test_settings)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def isolated_settings(test_settings, es_client, monkeypatch) -> Iterator[Settings]:
+    """Settings with an index prefix of this test's own; its indices are deleted afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    monkeypatch.setenv("NEWSFLOW_INDEX_PREFIX", prefix)  # for code that reads the env (DAG tasks)
+    yield test_settings.with_changes(index_prefix=prefix)
+    delete_indices(es_client, prefix)
+
+
+@pytest.fixture
+def names(isolated_settings) -> IndexNames:
+    return IndexNames(isolated_settings.index_prefix)
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

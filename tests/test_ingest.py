@@ -1,0 +1,176 @@
+"""Ingestion against the real Elasticsearch: idempotency, accounting, dead letters, search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.extraction import Extractor
+from pipelines.indexing import RunInfo, ensure_indices, iter_documents
+from pipelines.models import RawArticle
+from pipelines.runner import ingest
+from pipelines.search import search
+from pipelines.sources import read_folder
+
+pytestmark = pytest.mark.elasticsearch
+
+SEED_STYLE = (
+    '[caption id="" align="aligncenter" width="555"]<img src="x.jpg" /> Minister Anna Berg visits the port '
+    "of Gdansk. (AFP)[/caption]\n"
+    "Swedish Trade Minister Anna Berg met Polish President Andrzej Duda in Warsaw on Monday.\n"
+    "Berg said the talks covered the Baltic Pipe and a new ferry line to Gdansk [sic].\n"
+)
+TITLE_FIRST = (
+    "Kenya opens solar plant near Lake Turkana\n\n"
+    "President William Ruto opened a solar plant near Lake Turkana on Friday.\n\n"
+    "The plant was built by Kenya Power with help from the World Bank.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return Extractor(batch_size=16)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    root = tmp_path / "wire"
+    (root / "europe").mkdir(parents=True)
+    (root / "europe" / "baltic.txt").write_text(SEED_STYLE)
+    (root / "kenya.txt").write_text(TITLE_FIRST)
+    return root
+
+
+def run_folder(folder: Path, client, names, extractor, run_id: str, batch_size: int = 64):
+    ensure_indices(client, names)
+    return ingest(
+        read_folder(folder), client=client, names=names, extractor=extractor,
+        run=RunInfo(run_id=run_id), batch_size=batch_size,
+    )
+
+
+def documents(client, names) -> dict[str, dict]:
+    return {doc["source_ref"]: doc for doc in iter_documents(client, names.articles)}
+
+
+def test_ensure_indices_creates_template_alias_and_deadletters_once(es_client, names):
+    ensure_indices(es_client, names)
+    ensure_indices(es_client, names)  # a second call (every task does one) changes nothing
+
+    alias = es_client.indices.get_alias(name=names.articles)
+    assert alias.body == {names.first_articles_index: {"aliases": {names.articles: {"is_write_index": True}}}}
+    template = es_client.indices.get_index_template(name=names.articles_template)["index_templates"][0]
+    assert template["index_template"]["index_patterns"] == [f"{names.articles}-*"]
+    mapping = es_client.indices.get_mapping(index=names.first_articles_index)[names.first_articles_index]["mappings"]
+    assert mapping["dynamic"] == "strict"
+    assert mapping["properties"]["persons"]["type"] == "keyword"
+    assert mapping["properties"]["body"]["type"] == "text"
+    assert mapping["properties"]["published_at"]["type"] == "date"
+    assert es_client.indices.exists(index=names.deadletters)
+
+
+def test_folder_is_indexed_with_clean_body_captions_and_facets(es_client, names, extractor, folder):
+    summary = run_folder(folder, es_client, names, extractor, "run-1")
+
+    assert summary.counts() == {"seen": 2, "indexed": 2, "unchanged": 0, "duplicate": 0, "failed": 0}
+    docs = documents(es_client, names)
+    baltic = docs["europe/baltic.txt"]
+    assert "[caption" not in baltic["body"] and "[/caption]" not in baltic["body"]
+    assert "[sic]" in baltic["body"]
+    assert baltic["captions"] == ["Minister Anna Berg visits the port of Gdansk. (AFP)"]
+    assert "Anna Berg" in baltic["persons"]
+    assert "Warsaw" in baltic["locations"]
+    assert baltic["title"].startswith("Swedish Trade Minister Anna Berg met")
+    assert baltic["removed_shortcodes"] == ["caption"]
+    kenya = docs["kenya.txt"]
+    assert kenya["title"] == "Kenya opens solar plant near Lake Turkana"
+    assert "William Ruto" in kenya["persons"]
+    assert kenya["language"] == "en" and kenya["word_count"] > 20
+    assert {doc["run_id"] for doc in docs.values()} == {"run-1"}
+
+
+def test_rerun_indexes_nothing_new_and_changed_files_are_updated_in_place(es_client, names, extractor, folder):
+    run_folder(folder, es_client, names, extractor, "run-1")
+    ids_before = {doc["doc_id"] for doc in documents(es_client, names).values()}
+
+    again = run_folder(folder, es_client, names, extractor, "run-2")
+    assert again.counts() == {"seen": 2, "indexed": 0, "unchanged": 2, "duplicate": 0, "failed": 0}
+
+    (folder / "kenya.txt").write_text(TITLE_FIRST + "\nOfficials said a second plant would follow in 2027.\n")
+    edited = run_folder(folder, es_client, names, extractor, "run-3")
+    assert edited.counts() == {"seen": 2, "indexed": 1, "unchanged": 1, "duplicate": 0, "failed": 0}
+
+    docs = documents(es_client, names)
+    assert {doc["doc_id"] for doc in docs.values()} == ids_before  # updated, not added
+    assert "second plant" in docs["kenya.txt"]["body"]
+    assert docs["kenya.txt"]["run_id"] == "run-3"
+    assert docs["europe/baltic.txt"]["run_id"] == "run-1"
+
+
+def test_exact_copies_are_indexed_as_duplicates_of_the_first(es_client, names, extractor, folder):
+    (folder / "copy-of-kenya.txt").write_text(TITLE_FIRST)
+    summary = run_folder(folder, es_client, names, extractor, "run-1", batch_size=1)
+
+    assert summary.counts() == {"seen": 3, "indexed": 2, "unchanged": 0, "duplicate": 1, "failed": 0}
+    docs = documents(es_client, names)
+    originals = [doc for doc in docs.values() if doc["title"].startswith("Kenya") and not doc["duplicate_of"]]
+    copies = [doc for doc in docs.values() if doc["duplicate_of"]]
+    assert len(originals) == 1 and len(copies) == 1
+    assert copies[0]["duplicate_of"] == originals[0]["doc_id"]
+
+
+def test_bad_inputs_are_dead_lettered_and_the_rest_still_indexed(es_client, names, extractor, folder):
+    (folder / "empty.txt").write_text("   \n")
+    (folder / "feed.jsonl").write_text('{"title": "Good one", "body": "Ferries resume in Oslo."}\n{not json\n')
+    summary = run_folder(folder, es_client, names, extractor, "run-1")
+
+    assert summary.seen == 5 and summary.accounted
+    assert summary.indexed == 3 and summary.failed == 2
+    dead = {doc["source_ref"]: doc for doc in iter_documents(es_client, names.deadletters)}
+    assert set(dead) == {"empty.txt", "feed.jsonl#L2"}
+    assert all(doc["stage"] == "read" and doc["message"] for doc in dead.values())
+
+    # Failing again on the same input keeps one dead letter per input, not one per run.
+    run_folder(folder, es_client, names, extractor, "run-2")
+    es_client.indices.refresh(index=names.deadletters)
+    assert es_client.count(index=names.deadletters)["count"] == 2
+
+
+def test_documents_the_cluster_rejects_are_reported_not_lost(es_client, names, extractor):
+    ensure_indices(es_client, names)
+    good = RawArticle(doc_id="good", source="test", source_ref="good.txt", body="Floods hit Valencia on Tuesday.")
+    # Lucene refuses keyword terms over 32 KB: a real bulk-item rejection, not a simulated one.
+    huge_url = "https://example.org/" + "a" * 40_000
+    rejected = RawArticle(doc_id="bad", source="test", source_ref="bad.txt", body="Storms hit Porto.", url=huge_url)
+
+    summary = ingest([good, rejected], client=es_client, names=names, extractor=extractor, run=RunInfo("run-1"))
+
+    assert summary.counts() == {"seen": 2, "indexed": 1, "unchanged": 0, "duplicate": 0, "failed": 1}
+    (failure,) = summary.failures
+    assert (failure.stage, failure.doc_id, failure.source_ref) == ("index", "bad", "bad.txt")
+    assert "failed to parse field [url]" in failure.message and "immense term" in failure.message
+    assert es_client.exists(index=names.articles, id="good")
+    assert not es_client.exists(index=names.articles, id="bad")
+    assert es_client.count(index=names.deadletters, query={"term": {"stage": "index"}})["count"] == 1
+
+
+def test_search_highlights_and_counts_facets(es_client, names, extractor, folder):
+    run_folder(folder, es_client, names, extractor, "run-1")
+
+    result = search(es_client, names, "solar")
+    assert result.total == 1
+    (hit,) = result.hits
+    assert hit.source_ref == "kenya.txt"
+    assert any("«solar»" in fragment for fragment in hit.highlights)
+    assert ("William Ruto", 1) in result.facets["persons"]
+
+    everything = search(es_client, names, "")
+    assert everything.total == 2
+    assert dict(everything.facets["source"]) == {"folder:wire": 2}
+
+    filtered = search(es_client, names, "", filters={"persons": ["Anna Berg"]})
+    assert [hit.source_ref for hit in filtered.hits] == ["europe/baltic.txt"]
+
+    captions_only = search(es_client, names, "Gdansk AFP")
+    assert [hit.source_ref for hit in captions_only.hits] == ["europe/baltic.txt"]
