@@ -1,0 +1,218 @@
+"""The ``newsflow`` command line: local Elasticsearch, ingestion, search, Airflow, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.errors import NewsflowError
+
+SAMPLE_FOLDER = PROJECT_ROOT / "samples" / "articles"
+FOLDER_DAG_ID = "newsflow_folder"
+FACET_OPTIONS = {"person": "persons", "org": "organizations", "location": "locations", "source": "source", "lang": "language"}
+
+
+def _print_err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- es ------------------------------------------------------------------------------------------
+
+
+def cmd_es(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.local_node import LocalNode
+
+    if settings.elasticsearch.is_external:
+        _print_err(f"NEWSFLOW_ES_URL is set ({settings.elasticsearch.url}): the local node is not used")
+        return 2
+    node = LocalNode(settings, progress=_print_err)
+    if args.es_command == "start":
+        info = node.start()
+        print(f"Elasticsearch {info.version} ready at {info.url} (user {info.username}, password in "
+              f"{settings.local_node_dir / 'elastic-password'})")
+    elif args.es_command == "stop":
+        print("stopped" if node.stop() else "not running")
+    else:
+        status = node.status()
+        print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(status).items()}, indent=2, default=str))
+        return 0 if status.running else 3
+    return 0
+
+
+# --- ingest --------------------------------------------------------------------------------------
+
+
+def _print_summary(summary: Any, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+        return
+    counts = summary.counts()
+    print("  ".join(f"{name}: {value}" for name, value in counts.items()))
+    for failure in summary.failures:
+        print(f"  failed [{failure.stage}] {failure.source_ref}: {failure.error_type}: {failure.message}")
+
+
+def cmd_ingest_folder(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pipelines.tasks import ingest_folder
+
+    folder = Path(args.path)
+    if not folder.is_dir():
+        _print_err(f"not a folder: {folder}")
+        return 2
+    if args.batch_size:
+        settings = settings.with_changes(batch_size=args.batch_size)
+    run_id = f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+    columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=None, disable=args.json or not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+        summary = ingest_folder(
+            folder,
+            settings=settings,
+            source_name=args.source_name,
+            run_id=run_id,
+            on_total=lambda total: bar.update(task, total=total),
+            progress=lambda done: bar.advance(task, done),
+        )
+    _print_summary(summary, as_json=args.json)
+    return 1 if summary.failed else 0
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.elastic import connect
+    from pipelines.indexing import IndexNames
+    from pipelines.search import search
+
+    filters = {field: getattr(args, option) for option, field in FACET_OPTIONS.items() if getattr(args, option)}
+    result = search(connect(settings), IndexNames(settings.index_prefix), args.query, filters=filters, size=args.size)
+    if args.json:
+        print(json.dumps({
+            "total": result.total,
+            "hits": [{"id": h.doc_id, "score": h.score, "title": h.title, "source_ref": h.source_ref,
+                      "highlights": h.highlights} for h in result.hits],
+            "facets": {name: [{"value": v, "count": c} for v, c in values] for name, values in result.facets.items()},
+        }, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{result.total} article(s) match {args.query!r}")
+    for rank, hit in enumerate(result.hits, 1):
+        print(f"\n{rank}. {hit.title}  [{hit.source_ref}]  score {hit.score:.2f}")
+        for fragment in hit.highlights:
+            print(f"   … {' '.join(fragment.split())} …")
+    print("\nFacets")
+    for name, values in result.facets.items():
+        if values:
+            print(f"  {name:<14} " + ", ".join(f"{value} ({count})" for value, count in values))
+    return 0
+
+
+# --- airflow and demo ----------------------------------------------------------------------------
+
+
+def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.airflow_env import airflow_environment
+
+    env = airflow_environment(settings)
+    airflow = Path(sys.executable).with_name("airflow")
+    return subprocess.call([str(airflow), *args.airflow_args], env=env)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the local node, ingest the sample folder through the Airflow DAG, show a faceted search."""
+    from pipelines.airflow_env import airflow_environment
+
+    if not settings.elasticsearch.is_external:
+        from pipelines.local_node import LocalNode
+
+        info = LocalNode(settings, progress=_print_err).start()
+        _print_err(f"Elasticsearch {info.version} at {info.url}")
+    env = airflow_environment(settings)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    _print_err("preparing the Airflow metadata database (airflow db migrate)…")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    conf = json.dumps({"folder": str(Path(args.folder).resolve())})
+    _print_err(f"running DAG {FOLDER_DAG_ID} on {args.folder} (airflow dags test)…")
+    log_path = settings.airflow_home / "demo-dag-test.log"
+    with log_path.open("w") as log:
+        code = subprocess.call([airflow, "dags", "test", FOLDER_DAG_ID, "--conf", conf], env=env, stdout=log, stderr=subprocess.STDOUT)
+    if code != 0:
+        _print_err(f"the DAG run failed (exit {code}); its log: {log_path}")
+        return code
+    summary = _last_summary(log_path)
+    if summary:
+        print("DAG run summary: " + "  ".join(f"{k}: {summary[k]}" for k in ("seen", "indexed", "unchanged", "duplicate", "failed")))
+    return cmd_search(argparse.Namespace(query=args.query, size=3, json=False, **dict.fromkeys(FACET_OPTIONS)), settings)
+
+
+def _last_summary(log_path: Path) -> dict[str, Any] | None:
+    marker = "NEWSFLOW_SUMMARY "
+    lines = [line.split(marker, 1)[1] for line in log_path.read_text(errors="replace").splitlines() if marker in line]
+    if not lines:
+        return None
+    # Log formatters append fields after the message; read just the JSON object.
+    summary, _ = json.JSONDecoder().raw_decode(lines[-1])
+    return summary
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    es = commands.add_parser("es", help="the embedded local Elasticsearch node")
+    es.add_argument("es_command", choices=["start", "stop", "status"])
+    es.set_defaults(handler=cmd_es)
+
+    ingest = commands.add_parser("ingest", help="ingest articles")
+    sources = ingest.add_subparsers(dest="source", required=True)
+    folder = sources.add_parser("folder", help="every article file under a folder, recursively")
+    folder.add_argument("path")
+    folder.add_argument("--source-name", help="name recorded as the source (default: the folder's name)")
+    folder.add_argument("--batch-size", type=int, help="articles per spaCy and bulk batch")
+    folder.add_argument("--json", action="store_true", help="print the summary as JSON")
+    folder.set_defaults(handler=cmd_ingest_folder)
+
+    find = commands.add_parser("search", help="full-text search with facets")
+    find.add_argument("query", help="simple query string; empty for everything")
+    for option, field in FACET_OPTIONS.items():
+        find.add_argument(f"--{option}", action="append", help=f"filter on {field} (repeatable)")
+    find.add_argument("--size", type=int, default=10)
+    find.add_argument("--json", action="store_true")
+    find.set_defaults(handler=cmd_search)
+
+    airflow = commands.add_parser("airflow", help="run the airflow CLI with this project's configuration")
+    airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    airflow.set_defaults(handler=cmd_airflow)
+
+    demo = commands.add_parser("demo", help="start Elasticsearch, ingest the samples through Airflow, search")
+    demo.add_argument("--folder", default=str(SAMPLE_FOLDER))
+    demo.add_argument("--query", default="climate")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.handler(args, settings)
+    except NewsflowError as error:
+        _print_err(f"newsflow: {error}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

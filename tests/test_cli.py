@@ -1,0 +1,81 @@
+"""The ``newsflow`` command as a user runs it: a real subprocess against the session's node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NEWSFLOW = str(Path(sys.executable).with_name("newsflow"))
+
+
+def newsflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([NEWSFLOW, *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300)
+
+
+@pytest.fixture
+def articles(tmp_path) -> Path:
+    folder = tmp_path / "desk"
+    folder.mkdir()
+    (folder / "harbour.txt").write_text(
+        "Rotterdam harbour trials hydrogen tugboats\n\n"
+        "Mayor Ahmed Aboutaleb launched two hydrogen tugboats in the Netherlands on Monday, officials in Amsterdam said.\n\n"
+        "The port authority said the trial runs until June.\n"
+    )
+    (folder / "caption.txt").write_text(
+        '[caption id="" align="alignnone" width="600"] Tugboats in the Maas. (Reuters)[/caption]\n'
+        "French engineers in Paris said on Tuesday that the hydrogen tanks passed a pressure test.\n"
+    )
+    (folder / "broken.json").write_text("{ not json")
+    return folder
+
+
+@pytest.mark.elasticsearch
+def test_ingest_then_search_from_the_command_line(articles, isolated_settings):
+    first = newsflow("ingest", "folder", str(articles), "--json")
+    assert first.returncode == 1, first.stderr  # one file failed, and the exit code says so
+    summary = json.loads(first.stdout)
+    assert {k: summary[k] for k in ("seen", "indexed", "unchanged", "failed")} == {
+        "seen": 3, "indexed": 2, "unchanged": 0, "failed": 1,
+    }
+    assert summary["failures"][0]["source_ref"] == "broken.json"
+
+    again = newsflow("ingest", "folder", str(articles))
+    assert "seen: 3  indexed: 0  unchanged: 2  duplicate: 0  failed: 1" in again.stdout
+    assert "failed [read] broken.json" in again.stdout
+
+    found = newsflow("search", "hydrogen", "--json")
+    assert found.returncode == 0, found.stderr
+    result = json.loads(found.stdout)
+    assert result["total"] == 2
+    persons = {bucket["value"] for bucket in result["facets"]["persons"]}
+    assert "Ahmed Aboutaleb" in persons
+
+    filtered = newsflow("search", "hydrogen", "--location", "Paris", "--json")
+    assert [hit["source_ref"] for hit in json.loads(filtered.stdout)["hits"]] == ["caption.txt"]
+
+    text = newsflow("search", "Reuters")
+    assert "1 article(s) match 'Reuters'" in text.stdout
+    assert "«Reuters»" in text.stdout and "Facets" in text.stdout
+
+
+def test_ingest_of_a_missing_folder_is_a_clear_error(tmp_path):
+    result = newsflow("ingest", "folder", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "not a folder" in result.stderr
+
+
+def test_commands_without_a_cluster_explain_how_to_get_one(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NEWSFLOW_")}
+    env["NEWSFLOW_STATE_DIR"] = str(tmp_path)
+    result = newsflow("search", "anything", env=env)
+    assert result.returncode == 2
+    assert "newsflow es start" in result.stderr and "NEWSFLOW_ES_URL" in result.stderr
+
+    status = newsflow("es", "status", env=env)
+    assert status.returncode == 3
+    assert json.loads(status.stdout)["running"] is False
