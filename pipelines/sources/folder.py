@@ -17,6 +17,7 @@ See ``looks_like_title`` for how the two are told apart.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 import re
@@ -77,11 +78,29 @@ def _decode(data: bytes) -> tuple[str, str]:
         return data.decode(encoding), encoding
     except UnicodeDecodeError:
         pass
+    if _mostly_ascii(data):
+        # Western text with a few accented bytes: multi-byte CJK encodings produce mostly
+        # non-ASCII bytes, so cp1252 is the safe reading ("S\xe3o Paulo" is not Chinese).
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("cp1252"), "cp1252"
     matches = charset_normalizer.from_bytes(data)
     best = matches.best()
     if best is not None and not any("cp1252" in m.could_be_from_charset for m in matches):
         return str(best), best.encoding
     return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _mostly_ascii(data: bytes) -> bool:
+    """ASCII text with isolated high bytes, the shape of accented Western text.
+
+    Multi-byte encodings (Shift-JIS, GBK, Big5) and Cyrillic or Greek code pages put high
+    bytes next to each other; Western accents (é, ã, “ ”) stand alone between letters.
+    """
+    high = [index for index, byte in enumerate(data) if byte >= 0x80]
+    if not high or len(high) > 0.3 * len(data):
+        return False
+    adjacent = sum(1 for before, after in zip(high, high[1:]) if after == before + 1)
+    return adjacent <= 0.2 * len(high)
 
 
 def _human_size(size: int) -> str:
@@ -485,7 +504,11 @@ def _read_paths(
             yield _failure(error, error.source_ref, source_name)
             continue
         except Exception as error:  # noqa: BLE001 — a bug on one odd file must not end the run
-            yield _failure(error, path.as_posix(), source_name)
+            try:  # the relative ref, like every other failure, so its ids survive moving the folder
+                ref = _relative_ref(path, folder)
+            except ValueError:  # the path is outside the folder: that is the error itself
+                ref = path.as_posix()
+            yield _failure(error, ref, source_name)
             continue
         yield from articles
         for error in errors:
