@@ -127,6 +127,62 @@ def _strip_shortcodes(text: str, registry: dict[str, ShortcodeAction], found: _F
             out.append(_strip_shortcodes(inner, registry, found))
 
 
+# ---------------------------------------------------------------------------- HTML
+
+_SKIPPED_ELEMENTS = frozenset(
+    {"script", "style", "noscript", "template", "iframe", "svg", "canvas", "head", "title", "form", "button", "select"}
+)
+_BLOCK_ELEMENTS = frozenset(
+    {
+        "p", "div", "section", "article", "header", "footer", "aside", "main", "nav", "blockquote", "pre",
+        "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "table", "tr", "figure",
+        "figcaption", "hr", "address", "details", "summary",
+    }
+)
+_CELL_ELEMENTS = frozenset({"td", "th"})
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from an HTML fragment or page.
+
+    Block elements become paragraphs and ``<br>`` a line break; scripts, styles and comments
+    go; entities are decoded by the parser; links and inline markup keep only their text.
+    Parsing is selectolax (lexbor), which never raises on broken markup.
+    """
+    from selectolax.lexbor import LexborHTMLParser
+
+    if "<" not in html and "&" not in html:
+        return normalize_whitespace(html)
+    tree = LexborHTMLParser(html)
+    root = tree.body or tree.root
+    if root is None:
+        return ""
+    parts: list[str] = []
+    _collect_text(root, parts)
+    return normalize_whitespace("".join(parts))
+
+
+def _collect_text(node, parts: list[str]) -> None:  # noqa: ANN001 — selectolax node
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag == "-text":
+            parts.append(child.text_content or "")
+        elif tag == "br":
+            parts.append("\n")
+        elif tag in _SKIPPED_ELEMENTS or tag.startswith("-"):  # -comment, -doctype
+            continue
+        elif tag in _BLOCK_ELEMENTS:
+            parts.append("\n\n")
+            _collect_text(child, parts)
+            parts.append("\n\n")
+        elif tag in _CELL_ELEMENTS:
+            parts.append(" ")
+            _collect_text(child, parts)
+            parts.append(" ")
+        else:
+            _collect_text(child, parts)
+
+
 def clean_text(text: str, registry: dict[str, ShortcodeAction] | None = None) -> CleanedText:
     """Remove known shortcodes and normalise whitespace; captions are returned apart."""
     found = _Found()
