@@ -108,6 +108,15 @@ def article_mappings(*, english: bool) -> dict[str, Any]:
             "content_hash": {"type": "keyword"},
             "duplicate_of": {"type": "keyword"},
             "removed_shortcodes": {"type": "keyword"},
+            "cleaning": {
+                "properties": {
+                    "captions_moved": {"type": "integer"},
+                    "boilerplate_lines": {"type": "keyword", "ignore_above": 512},
+                    "apostrophe_repairs": {"type": "keyword"},
+                    "encoding_repaired": {"type": "boolean"},
+                    "html_removed": {"type": "boolean"},
+                }
+            },
             "pipeline_version": {"type": "keyword"},
             "model": {"type": "keyword"},
             "run_id": {"type": "keyword"},
@@ -182,6 +191,13 @@ def build_document(article: EnrichedArticle, run: RunInfo, *, duplicate_of: str 
         "content_hash": raw.content_hash,
         "duplicate_of": duplicate_of,
         "removed_shortcodes": list(clean.removed_shortcodes),
+        "cleaning": {  # what the cleaner did, for debugging a document from Kibana
+            "captions_moved": len(clean.captions),
+            "boilerplate_lines": list(clean.dropped_lines),
+            "apostrophe_repairs": list(clean.repairs),
+            "encoding_repaired": clean.encoding_repaired,
+            "html_removed": clean.html_removed,
+        },
         "pipeline_version": __version__,
         "model": article.model,
         "run_id": run.run_id,

@@ -49,6 +49,10 @@ class CleanArticle:
     body: str
     captions: tuple[str, ...] = ()
     removed_shortcodes: tuple[str, ...] = ()  # names, one entry per occurrence
+    dropped_lines: tuple[str, ...] = ()  # boilerplate lines removed
+    repairs: tuple[str, ...] = ()  # e.g. "Russias→Russia's"
+    encoding_repaired: bool = False
+    html_removed: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pipelines import __version__
-from pipelines.cleaning import clean_article
+from pipelines.cleaning import CleaningConfig, clean_article
 from pipelines.extraction import Extractor
 from pipelines.indexing import (
     IndexNames,
@@ -98,9 +98,10 @@ def _is_unchanged(raw: RawArticle, fingerprint: dict[str, Any] | None, model: st
 
 def _clean_all(raws: list[RawArticle], failures: list[Failure]) -> list[CleanArticle]:
     cleaned = []
+    config = CleaningConfig.from_env()  # NEWSFLOW_CLEANING_CONFIG: extra shortcodes and boilerplate
     for raw in raws:
         try:
-            cleaned.append(clean_article(raw))
+            cleaned.append(clean_article(raw, config))
         except Exception as error:  # one bad article must not stop the batch
             failures.append(Failure("clean", raw.source_ref, type(error).__name__, str(error), raw.doc_id))
     return cleaned
