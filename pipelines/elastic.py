@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 
-def connect(settings: Settings) -> Elasticsearch:
-    """A client for the configured cluster; raises ConfigError when none is configured."""
+def connect(settings: Settings, *, admin: bool = False) -> Elasticsearch:
+    """A client for the configured cluster; raises ConfigError when none is configured.
+
+    On the local node the pipeline authenticates as its least-privilege user; ``admin``
+    (the ``elastic`` superuser) is for setup commands only.
+    """
     from elasticsearch import Elasticsearch
 
     es = settings.elasticsearch
@@ -43,7 +47,9 @@ def connect(settings: Settings) -> Elasticsearch:
             f"no Elasticsearch configured: run `newsflow es start` to start the local node "
             f"(state in {settings.local_node_dir}), or set NEWSFLOW_ES_URL and credentials"
         )
-    return Elasticsearch(node.url, basic_auth=(node.username, node.password), **options)
+    if admin or node.pipeline_password is None:
+        return Elasticsearch(node.url, basic_auth=(node.username, node.password), **options)
+    return Elasticsearch(node.url, basic_auth=(node.pipeline_username, node.pipeline_password), **options)
 
 
 def describe(settings: Settings) -> str:

@@ -39,6 +39,11 @@ class IndexNames:
         return f"{self.prefix}articles"
 
     @property
+    def articles_write(self) -> str:
+        """Write alias: moves to a new concrete index only when a migration swaps it."""
+        return f"{self.prefix}articles-write"
+
+    @property
     def articles_template(self) -> str:
         return f"{self.prefix}articles-template"
 
@@ -59,12 +64,16 @@ class RunInfo:
     dag_id: str | None = None
 
 
-def has_analyzer(client: Elasticsearch, analyzer: str) -> bool:
-    """Whether the cluster has ``analyzer`` (the embedded node lacks analysis-common, so no ``english``)."""
+def has_analyzer(client: Elasticsearch, analyzer: str, index: str) -> bool:
+    """Whether the cluster has ``analyzer`` (the embedded node lacks analysis-common, so no ``english``).
+
+    Asked through one of our own indices: analyzing without an index needs a cluster
+    privilege the pipeline's least-privilege role does not have.
+    """
     from elasticsearch import BadRequestError
 
     try:
-        client.indices.analyze(analyzer=analyzer, text="running")
+        client.indices.analyze(index=index, analyzer=analyzer, text="running")
     except BadRequestError:
         return False
     return True
@@ -146,28 +155,32 @@ def ensure_indices(client: Elasticsearch, names: IndexNames) -> None:
     from elasticsearch import BadRequestError
 
     settings = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
-    client.indices.put_index_template(
-        name=names.articles_template,
-        index_patterns=[f"{names.articles}-*"],
-        priority=200,
-        template={"settings": settings, "mappings": article_mappings(english=has_analyzer(client, "english"))},
-        meta={"managed_by": "newsflow", "pipeline_version": __version__},
-    )
-    if not client.indices.exists_alias(name=names.articles):
-        try:
-            client.indices.create(
-                index=names.first_articles_index,
-                aliases={names.articles: {"is_write_index": True}},
-            )
-        except BadRequestError as error:
-            if error.error != "resource_already_exists_exception":
-                raise IndexingError(f"cannot create {names.first_articles_index}: {error}") from error
     if not client.indices.exists(index=names.deadletters):
         try:
             client.indices.create(index=names.deadletters, settings=settings, mappings=DEADLETTER_MAPPINGS)
         except BadRequestError as error:
             if error.error != "resource_already_exists_exception":
                 raise IndexingError(f"cannot create {names.deadletters}: {error}") from error
+    client.indices.put_index_template(
+        name=names.articles_template,
+        index_patterns=[f"{names.articles}-*"],
+        priority=200,
+        template={"settings": settings, "mappings": article_mappings(english=has_analyzer(client, "english", names.deadletters))},
+        meta={"managed_by": "newsflow", "pipeline_version": __version__},
+    )
+    if not client.indices.exists_alias(name=names.articles):
+        try:
+            client.indices.create(
+                index=names.first_articles_index,
+                aliases={names.articles: {}, names.articles_write: {"is_write_index": True}},
+            )
+        except BadRequestError as error:
+            if error.error != "resource_already_exists_exception":
+                raise IndexingError(f"cannot create {names.first_articles_index}: {error}") from error
+    elif not client.indices.exists_alias(name=names.articles_write):
+        # Indices made before the write alias existed: add it where the read alias points.
+        (current,) = client.indices.get_alias(name=names.articles).body
+        client.indices.put_alias(index=current, name=names.articles_write, is_write_index=True)
 
 
 def build_document(article: EnrichedArticle, run: RunInfo, *, duplicate_of: str | None = None) -> dict[str, Any]:
@@ -241,7 +254,9 @@ def bulk_index(
     """Upsert documents by id; returns one Failure per rejected document, never raises for one."""
     from elasticsearch import helpers
 
-    actions = ({"_op_type": "index", "_index": names.articles, "_id": doc["doc_id"], "_source": doc} for doc in documents)
+    actions = (
+        {"_op_type": "index", "_index": names.articles_write, "_id": doc["doc_id"], "_source": doc} for doc in documents
+    )
     by_id = {doc["doc_id"]: doc for doc in documents}
     failures = []
     for ok, item in helpers.streaming_bulk(

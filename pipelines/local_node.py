@@ -51,6 +51,12 @@ KNOWN_DISTRIBUTIONS: dict[str, tuple[int, str]] = {
 ARTIFACT_PATH = "org/elasticsearch/distribution/integ-test-zip/elasticsearch"
 USERNAME = "elastic"
 PASSWORD_FILE = "elastic-password"
+# The pipeline never uses the superuser: a file-realm user whose role reaches only the
+# project's indices (the Maven distribution cannot create native users or API keys, as its
+# .security index needs the missing analysis-common module).
+PIPELINE_USERNAME = "newsflow_pipeline"
+PIPELINE_ROLE = "newsflow_pipeline"
+PIPELINE_PASSWORD_FILE = "pipeline-password"
 PID_FILE = "elasticsearch.pid"
 NODE_FILE = "node.json"
 JVM_ROOT = Path("/usr/lib/jvm")
@@ -66,13 +72,15 @@ class Java:
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """How to reach the local node; ``password`` never appears in ``repr``."""
+    """How to reach the local node; passwords never appear in ``repr``."""
 
     url: str
     username: str
     password: str
     version: str
     pid: int | None
+    pipeline_username: str = PIPELINE_USERNAME
+    pipeline_password: str | None = None
 
     def __repr__(self) -> str:
         return f"NodeInfo(url={self.url!r}, username={self.username!r}, version={self.version!r}, pid={self.pid})"
@@ -279,12 +287,17 @@ def read_credentials(settings: Settings) -> NodeInfo | None:
         password = (directory / PASSWORD_FILE).read_text().strip()
     except (OSError, ValueError):
         return None
+    try:
+        pipeline_password: str | None = (directory / PIPELINE_PASSWORD_FILE).read_text().strip()
+    except OSError:
+        pipeline_password = None
     return NodeInfo(
         url=f"http://127.0.0.1:{node['port']}",
         username=USERNAME,
         password=password,
         version=node["version"],
         pid=_read_pid(directory),
+        pipeline_password=pipeline_password,
     )
 
 
@@ -412,8 +425,48 @@ class LocalNode:
             self._keystore(home, env, ["add", "-x", "--stdin", "bootstrap.password"], stdin=password)
             _write_private(password_file, password + "\n")
         (config / "elasticsearch.keystore").chmod(0o600)
+        self._configure_pipeline_user(home)
         _write_private(self.directory / NODE_FILE, json.dumps({"version": version, "port": port}) + "\n")
         return password
+
+    def _configure_pipeline_user(self, home: Path) -> None:
+        """A least-privilege user for the pipeline: its own indices and templates, nothing else."""
+        config = self.directory / "config"
+        patterns = sorted({"newsflow-*", f"{self.settings.index_prefix}*"})
+        role = {
+            PIPELINE_ROLE: {
+                "cluster": ["monitor", "manage_index_templates"],
+                "indices": [
+                    {
+                        "names": patterns,
+                        "privileges": ["create_index", "read", "write", "view_index_metadata", "manage"],
+                    }
+                ],
+            }
+        }
+        (config / "roles.yml").write_text(
+            "# Written by newsflow on every start (index patterns follow NEWSFLOW_INDEX_PREFIX).\n"
+            + json.dumps(role, indent=2)  # JSON is YAML
+            + "\n"
+        )
+        password_file = self.directory / PIPELINE_PASSWORD_FILE
+        users = (config / "users").read_text() if (config / "users").is_file() else ""
+        if password_file.is_file() and f"{PIPELINE_USERNAME}:" in users:
+            return
+        password = secrets.token_urlsafe(24)
+        env = self._environment(home, None)
+        tool = str(home / "bin" / "elasticsearch-users")
+        if f"{PIPELINE_USERNAME}:" in users:
+            subprocess.run([tool, "userdel", PIPELINE_USERNAME], env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [tool, "useradd", PIPELINE_USERNAME, "-p", password, "-r", PIPELINE_ROLE],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise LocalElasticsearchError(f"cannot create the pipeline user: {(result.stderr or result.stdout).strip()[-300:]}")
+        _write_private(password_file, password + "\n")
 
     def _keystore(self, home: Path, env: dict[str, str], arguments: list[str], stdin: str | None = None) -> None:
         result = subprocess.run(

@@ -78,7 +78,8 @@ def es_client(test_settings):
 @pytest.fixture
 def isolated_settings(test_settings, es_client, monkeypatch) -> Iterator[Settings]:
     """Settings with an index prefix of this test's own; its indices are deleted afterwards."""
-    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    # Inside the session prefix, which the local node's pipeline role is limited to.
+    prefix = f"{test_settings.index_prefix}{uuid.uuid4().hex[:10]}-"
     monkeypatch.setenv("NEWSFLOW_INDEX_PREFIX", prefix)  # for code that reads the env (DAG tasks)
     yield test_settings.with_changes(index_prefix=prefix)
     delete_indices(es_client, prefix)

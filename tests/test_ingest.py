@@ -58,8 +58,10 @@ def test_ensure_indices_creates_template_alias_and_deadletters_once(es_client, n
     ensure_indices(es_client, names)
     ensure_indices(es_client, names)  # a second call (every task does one) changes nothing
 
-    alias = es_client.indices.get_alias(name=names.articles)
-    assert alias.body == {names.first_articles_index: {"aliases": {names.articles: {"is_write_index": True}}}}
+    aliases = es_client.indices.get_alias(index=names.first_articles_index).body
+    assert aliases == {
+        names.first_articles_index: {"aliases": {names.articles: {}, names.articles_write: {"is_write_index": True}}}
+    }
     template = es_client.indices.get_index_template(name=names.articles_template)["index_templates"][0]
     assert template["index_template"]["index_patterns"] == [f"{names.articles}-*"]
     mapping = es_client.indices.get_mapping(index=names.first_articles_index)[names.first_articles_index]["mappings"]

@@ -1,0 +1,93 @@
+"""Zero-downtime mapping migration against the real node."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from elasticsearch import helpers
+
+from pipelines.indexing import ensure_indices
+from pipelines.lifecycle import current_index, migrate, next_index_name
+
+pytestmark = pytest.mark.elasticsearch
+
+DOCUMENTS = 300
+
+
+def _document(number: int) -> dict:
+    return {
+        "doc_id": f"doc-{number}",
+        "source": "folder:test",
+        "source_ref": f"{number}.txt",
+        "title": f"Article {number} about harbours",
+        "body": f"Body {number}: ferries and harbours.",
+        "persons": [f"Person {number % 7}"],
+        "indexed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _load(client, names, numbers) -> None:
+    helpers.bulk(
+        client,
+        ({"_index": names.articles_write, "_id": f"doc-{n}", "_source": _document(n)} for n in numbers),
+        refresh=True,
+    )
+
+
+def test_next_index_name_counts_up():
+    assert next_index_name("newsflow-articles-000001") == "newsflow-articles-000002"
+    assert next_index_name("p-articles-000099") == "p-articles-000100"
+
+
+def test_migrate_keeps_every_document_and_searches_never_fail(es_client, names):
+    ensure_indices(es_client, names)
+    _load(es_client, names, range(DOCUMENTS))
+    first = current_index(es_client, names)
+
+    stop = threading.Event()
+    outcomes: list[int | Exception] = []
+
+    def search_continuously() -> None:
+        while not stop.is_set():
+            try:
+                outcomes.append(es_client.count(index=names.articles, query={"match": {"body": "harbours"}})["count"])
+            except Exception as error:  # noqa: BLE001 — any failure is what this test looks for
+                outcomes.append(error)
+
+    def write_during_copy() -> None:
+        # Lands in the old index after the copy began: the catch-up must carry it over.
+        _load(es_client, names, [DOCUMENTS])
+
+    searcher = threading.Thread(target=search_continuously)
+    searcher.start()
+    try:
+        report = migrate(es_client, names, before_swap=write_during_copy)
+    finally:
+        stop.set()
+        searcher.join()
+
+    assert report.source_index == first
+    assert report.target_index == next_index_name(first) == current_index(es_client, names)
+    assert report.documents_before == DOCUMENTS
+    assert report.documents_after == DOCUMENTS + 1 and report.caught_up >= 1
+    assert es_client.count(index=names.articles)["count"] == DOCUMENTS + 1
+    assert es_client.exists(index=names.articles, id=f"doc-{DOCUMENTS}")
+
+    errors = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(outcomes) > 5 and not errors
+    assert all(count >= DOCUMENTS for count in outcomes)  # never an empty or half-copied view
+
+    aliases = es_client.indices.get_alias(index=report.target_index).body[report.target_index]["aliases"]
+    assert aliases == {names.articles: {}, names.articles_write: {"is_write_index": True}}
+    assert es_client.indices.get_alias(index=first).body[first]["aliases"] == {}
+
+
+def test_new_writes_go_to_the_new_index_after_migration(es_client, names):
+    ensure_indices(es_client, names)
+    _load(es_client, names, range(3))
+    report = migrate(es_client, names)
+    _load(es_client, names, [3])
+    assert es_client.count(index=report.target_index)["count"] == 4
+    assert es_client.count(index=report.source_index)["count"] == 3
