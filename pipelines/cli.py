@@ -88,19 +88,33 @@ def cmd_ingest_folder(args: argparse.Namespace, settings: Settings) -> int:
 # --- search --------------------------------------------------------------------------------------
 
 
+def _date(value: str):  # noqa: ANN202 — argparse type
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.elastic import connect
     from pipelines.indexing import IndexNames
     from pipelines.search import search
 
     filters = {field: getattr(args, option) for option, field in FACET_OPTIONS.items() if getattr(args, option)}
-    result = search(connect(settings), IndexNames(settings.index_prefix), args.query, filters=filters, size=args.size)
+    result = search(
+        connect(settings), IndexNames(settings.index_prefix), args.query, filters=filters, size=args.size,
+        published_from=getattr(args, "date_from", None), published_to=getattr(args, "date_to", None),
+    )
     if args.json:
         print(json.dumps({
             "total": result.total,
             "hits": [{"id": h.doc_id, "score": h.score, "title": h.title, "source_ref": h.source_ref,
-                      "highlights": h.highlights} for h in result.hits],
+                      "published_at": h.document.get("published_at"), "highlights": h.highlights} for h in result.hits],
             "facets": {name: [{"value": v, "count": c} for v, c in values] for name, values in result.facets.items()},
+            "per_day": [{"date": day, "count": count} for day, count in result.per_day],
+            "undated": result.undated,
         }, indent=2, ensure_ascii=False))
         return 0
     print(f"{result.total} article(s) match {args.query!r}")
@@ -112,7 +126,89 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for name, values in result.facets.items():
         if values:
             print(f"  {name:<14} " + ", ".join(f"{value} ({count})" for value, count in values))
+    if result.per_day:
+        print("\nPer day (published)")
+        widest = max(count for _, count in result.per_day)
+        for day, count in result.per_day[-31:]:
+            print(f"  {day}  {'█' * max(1, round(20 * count / widest))} {count}")
+    if result.undated:
+        print(f"  ({result.undated} without a publication date)")
     return 0
+
+
+# --- index lifecycle and dead letters ------------------------------------------------------------
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.elastic import connect
+    from pipelines.indexing import IndexNames, ensure_indices
+    from pipelines.lifecycle import current_index, migrate
+
+    client, names = connect(settings), IndexNames(settings.index_prefix)
+    if args.index_command == "migrate":
+        report = migrate(client, names, progress=_print_err)
+        print(f"migrated {report.source_index} ({report.documents_before} documents) → {report.target_index} "
+              f"({report.documents_after} documents; {report.copied} copied, {report.caught_up} caught up, "
+              f"{'_reindex API' if report.used_reindex_api else 'client-side copy'}, {report.seconds:.1f}s)")
+        print(f"{report.source_index} is kept with no aliases; delete it once you are satisfied")
+        return 0 if report.complete else 1
+    ensure_indices(client, names)
+    index = current_index(client, names)
+    count = client.count(index=names.articles)["count"]
+    dead = client.count(index=names.deadletters)["count"]
+    print(f"read alias {names.articles} and write alias {names.articles_write} → {index}: {count} documents; "
+          f"{names.deadletters}: {dead} dead letters")
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.elastic import connect
+    from pipelines.indexing import IndexNames, ensure_indices
+
+    client, names = connect(settings), IndexNames(settings.index_prefix)
+    ensure_indices(client, names)
+    if args.dead_command == "requeue":
+        return _requeue_folder(args, settings, client, names)
+    filters = [{"term": {"stage": args.stage}}] if args.stage else []
+    response = client.search(
+        index=names.deadletters, query={"bool": {"filter": filters}}, size=args.size,
+        sort=[{"failed_at": "desc"}], aggs={"stages": {"terms": {"field": "stage"}}},
+    )
+    rows = [hit["_source"] for hit in response["hits"]["hits"]]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    stages = ", ".join(f"{b['key']}: {b['doc_count']}" for b in response["aggregations"]["stages"]["buckets"])
+    print(f"{response['hits']['total']['value']} dead letter(s)" + (f" ({stages})" if stages else ""))
+    for row in rows:
+        print(f"  {row['failed_at'][:19]}  [{row['stage']}] {row['source']} {row['source_ref']}: "
+              f"{row['error_type']}: {row['message'][:160]}")
+    return 0
+
+
+def _requeue_folder(args: argparse.Namespace, settings: Settings, client: Any, names: Any) -> int:
+    """Ingest again the files behind a folder source's dead letters (after fixing them, or the pipeline)."""
+    from elasticsearch import helpers
+
+    from pipelines.tasks import ingest_folder_files
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        _print_err(f"not a folder: {folder}")
+        return 2
+    source = f"folder:{args.source_name or folder.resolve().name}"
+    refs = {
+        hit["_source"]["source_ref"].split("#", 1)[0]  # "feed.jsonl#L3" → the file it came from
+        for hit in helpers.scan(client, index=names.deadletters, query={"query": {"term": {"source": source}}})
+    }
+    existing = sorted(ref for ref in refs if (folder / ref).is_file())
+    print(f"{len(refs)} file(s) dead-lettered for {source}; {len(existing)} still present, requeuing them")
+    if not existing:
+        return 0
+    run_id = f"requeue__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+    summary = ingest_folder_files(folder, existing, settings=settings, run_id=run_id, source_name=source.split(":", 1)[1])
+    _print_summary(summary, as_json=False)
+    return 1 if summary.failed else 0
 
 
 # --- airflow and demo ----------------------------------------------------------------------------
@@ -187,9 +283,26 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("query", help="simple query string; empty for everything")
     for option, field in FACET_OPTIONS.items():
         find.add_argument(f"--{option}", action="append", help=f"filter on {field} (repeatable)")
+    find.add_argument("--from", dest="date_from", type=_date, help="published on or after (YYYY-MM-DD)")
+    find.add_argument("--to", dest="date_to", type=_date, help="published on or before (YYYY-MM-DD)")
     find.add_argument("--size", type=int, default=10)
     find.add_argument("--json", action="store_true")
     find.set_defaults(handler=cmd_search)
+
+    index = commands.add_parser("index", help="the article index: status, zero-downtime mapping migration")
+    index.add_argument("index_command", choices=["status", "migrate"])
+    index.set_defaults(handler=cmd_index)
+
+    dead = commands.add_parser("deadletters", help="inputs that could not be indexed, and why")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True)
+    listing = dead_commands.add_parser("list", help="the most recent dead letters")
+    listing.add_argument("--stage", choices=["read", "clean", "extract", "index"])
+    listing.add_argument("--size", type=int, default=20)
+    listing.add_argument("--json", action="store_true")
+    requeue = dead_commands.add_parser("requeue", help="ingest a folder source's dead-lettered files again")
+    requeue.add_argument("folder")
+    requeue.add_argument("--source-name", help="the source name used when ingesting (default: the folder's name)")
+    dead.set_defaults(handler=cmd_deadletters)
 
     airflow = commands.add_parser("airflow", help="run the airflow CLI with this project's configuration")
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 FACET_FIELDS = tuple(FACET_LABELS)
 _KEYWORD = {"type": "keyword", "ignore_above": 512}
+# Facets keep their display value; ``.folded`` matches regardless of case ("vladimir putin").
+_FACET = {**_KEYWORD, "fields": {"folded": {"type": "keyword", "normalizer": "folded", "ignore_above": 512}}}
+# Only "lowercase": the Maven distribution's core has it, asciifolding lives in analysis-common.
+ARTICLE_ANALYSIS = {"normalizer": {"folded": {"type": "custom", "filter": ["lowercase"]}}}
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def article_mappings(*, english: bool) -> dict[str, Any]:
             "title": title,
             "body": _text_field(english),
             "captions": _text_field(english),
-            **{facet: _KEYWORD for facet in FACET_FIELDS},
+            **{facet: _FACET for facet in FACET_FIELDS},
             "entities": {
                 "type": "nested",
                 "properties": {
@@ -165,7 +169,10 @@ def ensure_indices(client: Elasticsearch, names: IndexNames) -> None:
         name=names.articles_template,
         index_patterns=[f"{names.articles}-*"],
         priority=200,
-        template={"settings": settings, "mappings": article_mappings(english=has_analyzer(client, "english", names.deadletters))},
+        template={
+            "settings": {**settings, "analysis": ARTICLE_ANALYSIS},
+            "mappings": article_mappings(english=has_analyzer(client, "english", names.deadletters)),
+        },
         meta={"managed_by": "newsflow", "pipeline_version": __version__},
     )
     if not client.indices.exists_alias(name=names.articles):
@@ -308,12 +315,12 @@ def record_failures(client: Elasticsearch, names: IndexNames, failures: Sequence
         {
             "_op_type": "index",
             "_index": names.deadletters,
-            "_id": stable_id(failure.stage, source, failure.source_ref),
+            "_id": stable_id(failure.stage, failure.source or source, failure.source_ref),
             "_source": {
                 "stage": failure.stage,
                 "error_type": failure.error_type,
                 "message": failure.message,
-                "source": source,
+                "source": failure.source or source,
                 "source_ref": failure.source_ref,
                 "doc_id": failure.doc_id,
                 "run_id": run.run_id,
@@ -333,3 +340,22 @@ def iter_documents(client: Elasticsearch, index: str, query: dict[str, Any] | No
 
     for hit in helpers.scan(client, index=index, query={"query": query or {"match_all": {}}}):
         yield hit["_source"]
+
+
+def resolve_dead_letters(client: Elasticsearch, names: IndexNames, indexed: Sequence[tuple[str, str]]) -> int:
+    """Remove dead letters of inputs that have now been indexed ((source, source_ref) pairs); returns how many."""
+    from elasticsearch import helpers
+
+    if not indexed:
+        return 0
+    wanted = set(indexed)
+    response = client.search(
+        index=names.deadletters,
+        query={"terms": {"source_ref": sorted({ref for _, ref in wanted})}},
+        source_includes=["source", "source_ref"],
+        size=min(10_000, len(wanted) * 4),
+    )
+    stale = [hit["_id"] for hit in response["hits"]["hits"] if (hit["_source"]["source"], hit["_source"]["source_ref"]) in wanted]
+    if stale:
+        helpers.bulk(client, ({"_op_type": "delete", "_index": names.deadletters, "_id": i} for i in stale), raise_on_error=False)
+    return len(stale)

@@ -85,3 +85,4 @@ class Failure:
     error_type: str
     message: str
     doc_id: str | None = None
+    source: str | None = None  # set by sources; otherwise the batch's source is recorded

@@ -24,6 +24,7 @@ from pipelines.indexing import (
     fetch_fingerprints,
     find_by_content_hash,
     record_failures,
+    resolve_dead_letters,
 )
 from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle
 
@@ -160,6 +161,8 @@ def ingest_batch(
     if failures:
         source = raws[0].source if raws else "unknown"
         record_failures(client, names, failures, run, source)
+    # An input that failed before and went through now is no longer a dead letter.
+    resolve_dead_letters(client, names, [(d["source"], d["source_ref"]) for d in documents if d["doc_id"] not in failed_ids])
 
     return IngestSummary(
         seen=len(batch),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pipelines.indexing import FACET_FIELDS, IndexNames
@@ -29,15 +30,37 @@ class SearchResult:
     total: int
     hits: tuple[Hit, ...]
     facets: dict[str, tuple[tuple[str, int], ...]]  # facet → (value, count), most frequent first
+    per_day: tuple[tuple[str, int], ...] = ()  # (YYYY-MM-DD, count) by publication date
+    undated: int = 0  # matches with no publication date (not in ``per_day``)
 
 
-def build_query(query: str, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def build_query(
+    query: str,
+    filters: dict[str, list[str]] | None = None,
+    *,
+    published_from: date | None = None,
+    published_to: date | None = None,
+) -> dict[str, Any]:
     must: list[dict[str, Any]] = (
         [{"simple_query_string": {"query": query, "fields": list(SEARCH_FIELDS), "default_operator": "and"}}]
         if query.strip()
         else [{"match_all": {}}]
     )
-    filter_clauses = [{"terms": {name: values}} for name, values in (filters or {}).items() if values]
+    filter_clauses: list[dict[str, Any]] = []
+    for name, values in (filters or {}).items():
+        if not values:
+            continue
+        if name in FACET_FIELDS:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
+            filter_clauses.append({"terms": {f"{name}.folded": [value.lower() for value in values]}})
+        else:
+            filter_clauses.append({"terms": {name: values}})
+    if published_from or published_to:
+        bounds = {"format": "strict_date"}
+        if published_from:
+            bounds["gte"] = published_from.isoformat()
+        if published_to:
+            bounds["lte"] = published_to.isoformat()
+        filter_clauses.append({"range": {"published_at": bounds}})
     return {"bool": {"must": must, "filter": filter_clauses}}
 
 
@@ -47,15 +70,20 @@ def search(
     query: str,
     *,
     filters: dict[str, list[str]] | None = None,
+    published_from: date | None = None,
+    published_to: date | None = None,
     size: int = 10,
     facet_size: int = 10,
 ) -> SearchResult:
+    aggregations: dict[str, Any] = {field: {"terms": {"field": field, "size": facet_size}} for field in AGGREGATED_FIELDS}
+    aggregations["per_day"] = {"date_histogram": {"field": "published_at", "calendar_interval": "day", "format": "yyyy-MM-dd"}}
+    aggregations["undated"] = {"missing": {"field": "published_at"}}
     response = client.search(
         index=names.articles,
-        query=build_query(query, filters),
+        query=build_query(query, filters, published_from=published_from, published_to=published_to),
         size=size,
         track_total_hits=True,
-        source_excludes=["entities"],
+        source_excludes=["entities", "minhash", "minhash_bands"],
         highlight={
             "fields": {"body": {}, "title": {}, "captions": {}},
             "pre_tags": ["«"],
@@ -63,7 +91,7 @@ def search(
             "fragment_size": 160,
             "number_of_fragments": 2,
         },
-        aggs={field: {"terms": {"field": field, "size": facet_size}} for field in AGGREGATED_FIELDS},
+        aggs=aggregations,
     )
     hits = tuple(
         Hit(
@@ -76,8 +104,18 @@ def search(
         )
         for hit in response["hits"]["hits"]
     )
+    results = response["aggregations"]
     facets = {
-        field: tuple((bucket["key"], bucket["doc_count"]) for bucket in response["aggregations"][field]["buckets"])
+        field: tuple((bucket["key"], bucket["doc_count"]) for bucket in results[field]["buckets"])
         for field in AGGREGATED_FIELDS
     }
-    return SearchResult(total=response["hits"]["total"]["value"], hits=hits, facets=facets)
+    per_day = tuple(
+        (bucket["key_as_string"], bucket["doc_count"]) for bucket in results["per_day"]["buckets"] if bucket["doc_count"]
+    )
+    return SearchResult(
+        total=response["hits"]["total"]["value"],
+        hits=hits,
+        facets=facets,
+        per_day=per_day,
+        undated=results["undated"]["doc_count"],
+    )

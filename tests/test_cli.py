@@ -79,3 +79,39 @@ def test_commands_without_a_cluster_explain_how_to_get_one(tmp_path):
     status = newsflow("es", "status", env=env)
     assert status.returncode == 3
     assert json.loads(status.stdout)["running"] is False
+
+
+@pytest.mark.elasticsearch
+def test_dates_dead_letters_and_migration_from_the_command_line(tmp_path, isolated_settings):
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "dated.jsonl").write_text(
+        '{"title": "Ferries return to Oslo", "body": "Ferries sailed into Oslo on Monday, officials in Norway said.",'
+        ' "published_at": "2026-03-02T08:00:00Z"}\n'
+        '{"title": "Trams return to Lisbon", "body": "Trams ran again in Lisbon on Friday, officials in Portugal said.",'
+        ' "published_at": "2026-03-06T08:00:00Z"}\n'
+    )
+    (folder / "broken.txt").write_text("")
+    newsflow("ingest", "folder", str(folder))
+
+    march = json.loads(newsflow("search", "", "--from", "2026-03-01", "--to", "2026-03-03", "--json").stdout)
+    assert [hit["source_ref"] for hit in march["hits"]] == ["dated.jsonl#L1"]
+    assert march["per_day"] == [{"date": "2026-03-02", "count": 1}]
+    assert "Per day (published)" in newsflow("search", "officials").stdout
+    folded = json.loads(newsflow("search", "", "--location", "lisbon", "--json").stdout)
+    assert [hit["source_ref"] for hit in folded["hits"]] == ["dated.jsonl#L2"]  # case-insensitive facet filter
+    assert newsflow("search", "x", "--from", "March").returncode == 2
+
+    listed = newsflow("deadletters", "list")
+    assert "1 dead letter(s) (read: 1)" in listed.stdout and "broken.txt" in listed.stdout
+    (folder / "broken.txt").write_text("Bridge reopens\n\nThe bridge in Porto reopened on Tuesday.\n")
+    requeued = newsflow("deadletters", "requeue", str(folder))
+    assert requeued.returncode == 0, requeued.stdout + requeued.stderr
+    assert "requeuing them" in requeued.stdout and "indexed: 1" in requeued.stdout
+    assert "0 dead letter(s)" in newsflow("deadletters", "list").stdout
+
+    migrated = newsflow("index", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "(3 documents) →" in migrated.stdout and "(3 documents;" in migrated.stdout
+    assert "articles-000002: 3 documents" in newsflow("index", "status").stdout
+    assert json.loads(newsflow("search", "Porto", "--json").stdout)["total"] == 1

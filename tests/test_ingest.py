@@ -133,10 +133,20 @@ def test_bad_inputs_are_dead_lettered_and_the_rest_still_indexed(es_client, name
     assert set(dead) == {"empty.txt", "feed.jsonl#L2"}
     assert all(doc["stage"] == "read" and doc["message"] for doc in dead.values())
 
+    assert {doc["source"] for doc in dead.values()} == {"folder:wire"}
+
     # Failing again on the same input keeps one dead letter per input, not one per run.
     run_folder(folder, es_client, names, extractor, "run-2")
     es_client.indices.refresh(index=names.deadletters)
     assert es_client.count(index=names.deadletters)["count"] == 2
+
+    # Once an input goes through, its dead letter is resolved.
+    (folder / "empty.txt").write_text("Ferry services resume\n\nFerries to Bergen sailed again on Sunday.\n")
+    fixed = run_folder(folder, es_client, names, extractor, "run-3")
+    assert fixed.indexed == 1 and fixed.failed == 1
+    es_client.indices.refresh(index=names.deadletters)
+    remaining = [doc["source_ref"] for doc in iter_documents(es_client, names.deadletters)]
+    assert remaining == ["feed.jsonl#L2"]
 
 
 def test_documents_the_cluster_rejects_are_reported_not_lost(es_client, names, extractor):

@@ -450,6 +450,7 @@ def _failure(error: Exception, source_ref: str, source_name: str) -> Failure:
         error_type=type(error).__name__,
         message=message,
         doc_id=_doc_id(source_name, source_ref),
+        source=f"folder:{source_name}",
     )
 
 
