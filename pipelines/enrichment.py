@@ -1,0 +1,174 @@
+"""Document-level enrichment beside the entities: language, keywords, mentioned dates, lead summary, reading time.
+
+Pure functions over text; the libraries they use carry their models and data in the installed
+packages (py3langid's model, YAKE's stopword lists, dateparser's locale data): nothing is
+downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from pipelines.entities import TITLE_HEADS
+
+# Languages a news pipeline meets; restricting the classifier to them keeps short English
+# texts from being called Frisian or Nigerian Pidgin.
+NEWS_LANGUAGES = tuple(
+    "en de fr es it pt nl sv da no fi pl cs sk sl hr sr bg ro hu el ru uk tr ar he fa hi ur zh ja ko id vi".split()
+)
+MIN_LANGUAGE_CONFIDENCE = 0.6
+WORDS_PER_MINUTE = 230
+SUMMARY_MAX_CHARS = 300
+KEYWORDS_PER_DOCUMENT = 10
+
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# Date expressions precise enough to pin to a day, month or year; "last week", "the 1990s",
+# "two years ago" or "recent months" are left alone rather than turned into a made-up day.
+_DATE_WORD = rf"(?:(?:{_MONTHS})[a-z]*\.?|{'|'.join(_WEEKDAYS)}|\d{{1,2}}(?:st|nd|rd|th)?|\d{{4}}|of|,)"
+_RESOLVABLE_DATE = re.compile(
+    rf"^(?:{_DATE_WORD},?(?:\s+|$))+$|^(?:yesterday|today|tomorrow)$|^(?:this|last|next) (?:year|month)$"
+)
+_LEADING_DATE_WORDS = re.compile(r"^(?:on|the|since|by|until|in|early|late)\s+", re.IGNORECASE)
+_FUNCTION_WORDS = frozenset("and or but nor on in at to for with by from as than that which und et y e och og".split())
+_ARABIC_ARTICLE = re.compile(r"^(?:al|el)-")  # "Assad" is part of "Bashar al-Assad"
+_YEAR = re.compile(r"\b\d{4}\b")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'\u201c\u2018(]?[A-Z0-9\u00C0-\u024F])")
+
+
+@cache
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages([lang for lang in NEWS_LANGUAGES if lang in identifier.labels])
+    return identifier
+
+
+def detect_language(text: str, *, default: str = "en") -> str:
+    """ISO 639-1 code of ``text``; ``default`` when the text is too short or mixed to tell confidently."""
+    sample = text[:5000]
+    if not sample.strip():
+        return default
+    language, confidence = _language_identifier().classify(sample)
+    if language != default and confidence < MIN_LANGUAGE_CONFIDENCE:
+        return default
+    return language
+
+
+@cache
+def _keyword_extractor(language: str) -> Any:
+    import yake
+
+    return yake.KeywordExtractor(lan=language, n=3, dedup_lim=0.7, top=KEYWORDS_PER_DOCUMENT * 4)
+
+
+def extract_keywords(
+    text: str, language: str = "en", *, names: Iterable[str] = (), limit: int = KEYWORDS_PER_DOCUMENT
+) -> tuple[str, ...]:
+    """The document's key phrases by YAKE (best first).
+
+    ``names`` are the document's canonical entities: a phrase that holds part of one ("Kenyan
+    rival Samuel", "Syrian President Bashar") is dropped, a phrase that is exactly one is kept, so
+    keywords complement the entity facets instead of repeating them in fragments.
+    """
+    if len(text.split()) < 5:
+        return ()
+    exact_names = {name.casefold() for name in names}
+    name_words = {form for name in exact_names for word in name.split() for form in (word, _ARABIC_ARTICLE.sub("", word))}
+    phrases: list[str] = []
+    for phrase, _score in _keyword_extractor(language).extract_keywords(text):
+        words = phrase.casefold().split()
+        if phrase.casefold() not in exact_names and name_words.intersection(words):
+            continue
+        if any(word in TITLE_HEADS for word in words):
+            continue  # "Defense Minister": an office, not a topic
+        if any(word in _FUNCTION_WORDS for word in words):
+            continue  # "Damascus and inspected", "Marathon on Sunday": spans two phrases
+        if any(set(words) <= set(kept.lower().split()) for kept in phrases):
+            continue  # "Defense Ministry" after "Russian Defense Ministry"
+        phrases.append(phrase)
+        if len(phrases) == limit:
+            break
+    return tuple(phrases)
+
+
+@cache
+def _date_parser(relative_base: datetime | None) -> Any:
+    from dateparser.date import DateDataParser
+
+    settings: dict[str, Any] = {"PREFER_DATES_FROM": "past", "PREFER_DAY_OF_MONTH": "first"}
+    if relative_base is not None:
+        settings["RELATIVE_BASE"] = relative_base.replace(tzinfo=None)
+    return DateDataParser(languages=["en"], settings=settings)
+
+
+def resolve_date(expression: str, published_at: datetime | None) -> str | None:
+    """An ISO date (``2016-03-14``), month (``2011-03``) or year (``2015``) for a date expression, or None.
+
+    Expressions without a year ("March 14", "Saturday", "yesterday") are resolved relative to
+    ``published_at`` — a weekday to the latest such day on or before publication — and are
+    unresolvable without it. Vague expressions ("last week", "the 1990s") are never resolved.
+    """
+    text = _LEADING_DATE_WORDS.sub("", " ".join(expression.lower().split())).strip(" .,")
+    if not text or not _RESOLVABLE_DATE.match(text):
+        return None
+    if not _YEAR.search(text) and published_at is None:
+        return None
+    if text in _WEEKDAYS:
+        assert published_at is not None
+        published = published_at.date()
+        back = (published.weekday() - _WEEKDAYS.index(text)) % 7
+        return date.fromordinal(published.toordinal() - back).isoformat()
+    base = published_at.replace(second=0, microsecond=0) if published_at is not None else None
+    data = _date_parser(base).get_date_data(text)
+    if data.date_obj is None:
+        return None
+    if data.period == "year":
+        return f"{data.date_obj:%Y}"
+    if data.period == "month":
+        return f"{data.date_obj:%Y-%m}"
+    if data.period == "day":
+        return data.date_obj.date().isoformat()
+    return None
+
+
+def resolve_dates(expressions: Iterable[str], published_at: datetime | None) -> tuple[str, ...]:
+    """Distinct resolvable dates, in order of first mention."""
+    resolved = (resolve_date(expression, published_at) for expression in expressions)
+    return tuple(dict.fromkeys(value for value in resolved if value))
+
+
+def split_sentences(text: str) -> list[str]:
+    """A plain splitter for text the English model does not see (other languages)."""
+    sentences = []
+    for paragraph in text.split("\n"):
+        sentences.extend(part.strip() for part in _SENTENCE_END.split(paragraph) if part.strip())
+    return sentences
+
+
+def lead_summary(sentences: Sequence[str], *, max_chars: int = SUMMARY_MAX_CHARS) -> str:
+    """The first sentences that fit in ``max_chars``; a too-long first sentence is cut at a word boundary."""
+    summary = ""
+    for sentence in sentences:
+        sentence = " ".join(sentence.split())
+        if not sentence:
+            continue
+        candidate = f"{summary} {sentence}".strip()
+        if len(candidate) <= max_chars:
+            summary = candidate
+            continue
+        if not summary:
+            summary = sentence[: max_chars - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+        break
+    return summary
+
+
+def reading_time_minutes(word_count: int) -> int:
+    """Whole minutes at an adult reading speed; at least one for any text."""
+    return max(1, math.ceil(word_count / WORDS_PER_MINUTE)) if word_count else 0

@@ -1,0 +1,107 @@
+"""Near-duplicate detection with MinHash over word shingles, and LSH bands to find candidates.
+
+A document's signature (``NUM_PERM`` MinHash values of its body's 5-word shingles) is stored
+with it; its LSH band keys are indexed as keywords, so "which indexed documents might nearly
+duplicate this one?" is one ``terms`` query. Candidates are then confirmed by the estimated
+Jaccard similarity of the signatures (``THRESHOLD``). The same banding is used in memory for
+documents earlier in the same run (``SignatureIndex``).
+
+Headlines are left out on purpose: a re-headlined copy of a story is still the same story.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+NUM_PERM = 128
+BANDS = 32  # 32 bands of 4 rows: documents with Jaccard ≥ 0.6 become candidates with probability > 0.98
+ROWS = NUM_PERM // BANDS
+SHINGLE_WORDS = 5
+MIN_SHINGLES = 10  # below this a signature is noise: very short texts are never near-duplicates
+THRESHOLD = 0.8  # estimated Jaccard similarity from which a document is a near-duplicate
+SEED = 1
+SCHEME = "affine32"  # datasketch's permutation scheme: signatures of different schemes are not comparable
+
+_WORD = re.compile(r"\w+")
+
+Signature = tuple[int, ...]
+
+
+def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
+    """Overlapping ``size``-word windows of the lower-cased words, punctuation ignored."""
+    words = _WORD.findall(text.lower())
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+@cache
+def _permutations() -> Any:
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations  # made once: building them per document is slow
+
+
+def signature(text: str) -> Signature:
+    """MinHash signature of ``text``; empty when the text is too short to compare meaningfully."""
+    from datasketch import MinHash
+
+    grams = shingles(text)
+    if len(grams) < MIN_SHINGLES:
+        return ()
+    minhash = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, permutations=_permutations())
+    minhash.update_batch([gram.encode("utf-8") for gram in sorted(grams)])
+    return tuple(int(value) for value in minhash.hashvalues)
+
+
+def band_keys(sig: Signature) -> list[str]:
+    """One key per LSH band; documents sharing any key are candidates."""
+    if len(sig) != NUM_PERM:
+        return []
+    keys = []
+    for band in range(BANDS):
+        rows = ",".join(str(value) for value in sig[band * ROWS : (band + 1) * ROWS])
+        keys.append(f"{band}:{hashlib.blake2b(rows.encode(), digest_size=8).hexdigest()}")
+    return keys
+
+
+def similarity(a: Sequence[int], b: Sequence[int]) -> float:
+    """Estimated Jaccard similarity of the two documents behind the signatures."""
+    if not a or len(a) != len(b):
+        return 0.0
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def best_match(sig: Signature, candidates: dict[str, Sequence[int]], *, exclude: str | None = None) -> tuple[str, float] | None:
+    """The most similar candidate at or above THRESHOLD (ties: smallest id), or None."""
+    scored = [
+        (similarity(sig, other), doc_id) for doc_id, other in candidates.items() if doc_id != exclude and other
+    ]
+    scored = [(score, doc_id) for score, doc_id in scored if score >= THRESHOLD]
+    if not scored:
+        return None
+    score, doc_id = min(scored, key=lambda item: (-item[0], item[1]))
+    return doc_id, score
+
+
+@dataclass
+class SignatureIndex:
+    """Signatures of the originals seen so far in a run, banded like the index: near-duplicates within a run."""
+
+    _by_band: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _signatures: dict[str, Signature] = field(default_factory=dict)
+
+    def add(self, doc_id: str, sig: Signature) -> None:
+        if not sig or doc_id in self._signatures:
+            return
+        self._signatures[doc_id] = sig
+        for key in band_keys(sig):
+            self._by_band[key].append(doc_id)
+
+    def match(self, sig: Signature, *, exclude: str | None = None) -> tuple[str, float] | None:
+        candidates = {doc_id for key in band_keys(sig) for doc_id in self._by_band.get(key, ())}
+        return best_match(sig, {doc_id: self._signatures[doc_id] for doc_id in candidates}, exclude=exclude)

@@ -1,0 +1,133 @@
+"""Language, keywords, mentioned dates, lead summary, reading time, MinHash signatures: pure functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pipelines.enrichment import (
+    detect_language,
+    extract_keywords,
+    lead_summary,
+    reading_time_minutes,
+    resolve_date,
+    resolve_dates,
+    split_sentences,
+)
+from pipelines.near_duplicates import SignatureIndex, band_keys, best_match, signature, similarity
+
+PUBLISHED = datetime(2016, 3, 19, 9, 30, tzinfo=UTC)  # a Saturday
+
+STORY = (
+    "Engineers in Rotterdam have finished a storm surge barrier that can close the port in under an hour. "
+    "The barrier protects about one million residents from flooding when North Sea storms push water inland. "
+    "Its two steel gates, each as long as the Eiffel Tower is tall, float into place on hollow arms. "
+    "The project cost 450 million euros and took six years to build, the water authority said on Friday. "
+    "Officials said the barrier would be tested twice a year and closed only when the sea rises three metres. "
+    "Shipping companies had worried about delays, but the port expects closures of at most one day a decade."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Norwegian Prime Minister Jonas Gahr Store met German Chancellor Olaf Scholz in Berlin on Tuesday.", "en"),
+        ("Der Bundeskanzler traf sich am Dienstag mit dem Präsidenten in Berlin, um über Gaslieferungen zu sprechen.", "de"),
+        ("Le président a rencontré le chancelier à Berlin mardi pour parler des livraisons de gaz.", "fr"),
+        ("El presidente se reunió con el canciller en Berlín el martes para hablar del suministro de gas.", "es"),
+        ("Gas talks in Berlin", "en"),  # too short to tell: the default, not a guess at Frisian
+        ("", "en"),
+    ],
+)
+def test_detect_language(text, expected):
+    assert detect_language(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "published_at", "expected"),
+    [
+        ("September 30, 2015", None, "2015-09-30"),
+        ("14 March 2016", None, "2016-03-14"),
+        ("March 2011", None, "2011-03"),
+        ("2015", None, "2015"),
+        ("March 14", PUBLISHED, "2016-03-14"),
+        ("December 20", PUBLISHED, "2015-12-20"),  # no year: the latest such day before publication
+        ("Saturday", PUBLISHED, "2016-03-19"),  # the publication day itself
+        ("Friday", PUBLISHED, "2016-03-18"),
+        ("on Monday", PUBLISHED, "2016-03-14"),
+        ("yesterday", PUBLISHED, "2016-03-18"),
+        ("last year", PUBLISHED, "2015"),
+        ("March 14", None, None),  # relative without a publication date: unresolvable
+        ("Saturday", None, None),
+        ("last week", PUBLISHED, None),  # vague: never turned into a made-up day
+        ("the 1990s", PUBLISHED, None),
+        ("two years ago", PUBLISHED, None),
+        ("the past decade", PUBLISHED, None),
+    ],
+)
+def test_resolve_date(expression, published_at, expected):
+    assert resolve_date(expression, published_at) == expected
+
+
+def test_resolve_dates_keeps_first_mention_order_without_repeats():
+    assert resolve_dates(["Friday", "March 2011", "March 18, 2016", "last week"], PUBLISHED) == ("2016-03-18", "2011-03")
+
+
+def test_keywords_complement_entity_names():
+    keywords = extract_keywords(STORY, names=["Rotterdam", "North Sea", "Eiffel Tower"])
+    assert 3 <= len(keywords) <= 10
+    assert any("barrier" in k.lower() for k in keywords)
+    for keyword in keywords:
+        words = keyword.lower().split()
+        if keyword not in ("Rotterdam", "North Sea", "Eiffel Tower"):  # a whole name may be a keyword
+            assert not {"rotterdam", "north", "eiffel", "tower"} & set(words)  # a fragment may not
+        assert "and" not in words
+
+
+def test_keywords_of_a_tiny_text_are_empty():
+    assert extract_keywords("Short text.") == ()
+
+
+def test_lead_summary_keeps_whole_sentences_within_budget():
+    sentences = split_sentences(STORY)
+    summary = lead_summary(sentences, max_chars=250)
+    assert summary == " ".join(sentences[:2])
+    assert len(summary) <= 250
+
+
+def test_lead_summary_cuts_a_long_first_sentence_at_a_word():
+    summary = lead_summary(["word " * 100], max_chars=50)
+    assert len(summary) <= 50 and summary.endswith("word…")
+
+
+@pytest.mark.parametrize(("words", "minutes"), [(0, 0), (1, 1), (230, 1), (231, 2), (1200, 6)])
+def test_reading_time(words, minutes):
+    assert reading_time_minutes(words) == minutes
+
+
+def test_split_sentences_on_other_languages():
+    assert split_sentences("Der Kanzler kam. Er sprach lange.\nDann ging er.") == ["Der Kanzler kam.", "Er sprach lange.", "Dann ging er."]
+
+
+def test_signature_is_deterministic_and_short_texts_have_none():
+    assert signature(STORY) == signature(STORY)
+    assert len(signature(STORY)) == 128 and len(band_keys(signature(STORY))) == 32
+    assert signature("Too short to compare.") == () and band_keys(()) == []
+
+
+def test_an_edited_copy_is_similar_and_another_story_is_not():
+    edited = STORY + " A second barrier is planned for the port of Antwerp in Belgium by 2030."
+    other = STORY.replace("Rotterdam", "Hamburg").split(". ")[::-1]
+    assert similarity(signature(STORY), signature(edited)) >= 0.8
+    assert similarity(signature(STORY), signature(". ".join(other))) < 0.8
+    assert best_match(signature(edited), {"a": signature(STORY)}) is not None
+    assert best_match(signature(edited), {"a": signature(STORY)}, exclude="a") is None
+
+
+def test_signature_index_finds_a_near_duplicate_seen_earlier_in_a_run():
+    seen = SignatureIndex()
+    seen.add("original", signature(STORY))
+    match = seen.match(signature(STORY.replace("six years", "seven years")))
+    assert match is not None and match[0] == "original" and match[1] >= 0.8
+    assert seen.match(signature("An unrelated report about wheat prices in Kansas and rain in Iowa this spring season.")) is None
