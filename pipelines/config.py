@@ -89,6 +89,7 @@ class Settings:
     index_prefix: str = "newsflow-"
     spacy_model: str = "en_core_web_sm"
     batch_size: int = 64
+    spacy_n_process: int = 1  # spaCy worker processes per extraction stage
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +119,7 @@ class Settings:
             index_prefix=env.get("NEWSFLOW_INDEX_PREFIX", "newsflow-"),
             spacy_model=env.get("NEWSFLOW_SPACY_MODEL") or "en_core_web_sm",
             batch_size=_int(env, "NEWSFLOW_BATCH_SIZE", 64),
+            spacy_n_process=_int(env, "NEWSFLOW_SPACY_N_PROCESS", 1),
         )
         settings.validate()
         return settings
@@ -130,6 +132,8 @@ class Settings:
             raise ConfigError("NEWSFLOW_ES_PASSWORD is set but NEWSFLOW_ES_USERNAME is not")
         if self.batch_size < 1:
             raise ConfigError(f"NEWSFLOW_BATCH_SIZE must be at least 1, got {self.batch_size}")
+        if self.spacy_n_process < 1:
+            raise ConfigError(f"NEWSFLOW_SPACY_N_PROCESS must be at least 1, got {self.spacy_n_process}")
         if self.index_prefix != self.index_prefix.lower() or any(c in self.index_prefix for c in ' "*\\/,|>?<'):
             raise ConfigError(
                 f"NEWSFLOW_INDEX_PREFIX must be a lowercase Elasticsearch index name prefix, got {self.index_prefix!r}"

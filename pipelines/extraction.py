@@ -1,19 +1,32 @@
-"""Extraction: entities grouped into facets, title, word count — spaCy in batches.
+"""Extraction: canonical entities grouped into facets, title, keywords, dates, summary — spaCy in batches.
 
-The model is loaded once per ``Extractor`` and run with ``nlp.pipe`` with every component
-the facets do not need disabled (tagger, parser, lemmatizer), which roughly doubles throughput.
+The model is loaded once per ``Extractor`` and run with ``nlp.pipe`` (``n_process`` workers)
+with every component the facets do not need disabled (tagger, parser, lemmatizer), which
+roughly doubles throughput. Each article's language is detected first; articles in another
+language than the model's skip NER. Raw NER mentions become one canonical value per entity in
+``pipelines.entities``; keywords, dates, summary and reading time come from ``pipelines.enrichment``
+and the near-duplicate signature from ``pipelines.near_duplicates``.
 No model is ever downloaded at run time: it must be installed as a package.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pipelines.enrichment import (
+    detect_language,
+    extract_keywords,
+    lead_summary,
+    reading_time_minutes,
+    resolve_dates,
+    split_sentences,
+)
+from pipelines.entities import Mention, canonicalize, facet_values
 from pipelines.errors import ModelNotFoundError
 from pipelines.models import CleanArticle, EnrichedArticle, Entity
+from pipelines.near_duplicates import signature
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -31,8 +44,8 @@ FACET_LABELS: dict[str, tuple[str, ...]] = {
     "events": ("EVENT",),
 }
 _LABEL_TO_FACET = {label: facet for facet, labels in FACET_LABELS.items() for label in labels}
+_NOT_NAMES = frozenset({"DATE"})
 _NEEDED_COMPONENTS = ("tok2vec", "ner", "senter")
-_POSSESSIVE = re.compile(r"(?:['\u2019]s|['\u2019])$")
 _TITLE_MAX_CHARS = 160
 
 
@@ -62,39 +75,17 @@ def load_model(name: str) -> Language:
     )
 
 
-def normalize_entity_text(text: str) -> str:
-    """Collapse whitespace and drop a trailing possessive, so facet values are one per name."""
-    text = " ".join(text.split())
-    return _POSSESSIVE.sub("", text).strip(" .,;:\"'()")
+def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
+    """Canonical entities of one document (see ``pipelines.entities``) and their values per facet."""
+    mentions = [Mention(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]
+    entities = canonicalize(doc.text, mentions)
+    facets = {facet: facet_values(entities, labels) for facet, labels in FACET_LABELS.items()}
+    return entities, facets
 
 
-def group_entities(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
-    """Entities with counts and first offsets, and per-facet de-duplicated values in order of appearance."""
-    seen: dict[tuple[str, str], Entity] = {}
-    for ent in doc.ents:
-        text = normalize_entity_text(ent.text)
-        if not text or ent.label_ not in _LABEL_TO_FACET:
-            continue
-        key = (text, ent.label_)
-        previous = seen.get(key)
-        seen[key] = Entity(
-            text=text,
-            label=ent.label_,
-            count=(previous.count + 1) if previous else 1,
-            first_offset=previous.first_offset if previous else ent.start_char,
-        )
-    facets: dict[str, list[str]] = {facet: [] for facet in FACET_LABELS}
-    for entity in seen.values():
-        values = facets[_LABEL_TO_FACET[entity.label]]
-        if entity.text not in values:
-            values.append(entity.text)
-    return tuple(seen.values()), {facet: tuple(values) for facet, values in facets.items()}
-
-
-def derive_title(doc: Doc) -> str:
+def derive_title(sentences: Sequence[str], text: str) -> str:
     """First sentence, cut at a word boundary: a readable title for sources that have none."""
-    first = next(iter(doc.sents), None)
-    text = " ".join((first.text if first is not None else doc.text).split())
+    text = " ".join((sentences[0] if sentences else text).split())
     if len(text) <= _TITLE_MAX_CHARS:
         return text
     return text[:_TITLE_MAX_CHARS].rsplit(" ", 1)[0] + "…"
@@ -121,20 +112,41 @@ class Extractor:
         return f"{self.model_name}-{self.nlp.meta['version']}"
 
     def pipe(self, articles: Iterable[CleanArticle]) -> Iterator[EnrichedArticle]:
+        """Enrich in order; only articles in the model's language go through spaCy, in batches."""
         articles = list(articles) if not isinstance(articles, Sequence) else articles
-        texts = (article.body for article in articles)
-        docs = self.nlp.pipe(texts, batch_size=self.batch_size, n_process=self.n_process)
+        languages = [detect_language(article.body, default=self.nlp.lang) for article in articles]
+        in_model_language = [a for a, lang in zip(articles, languages, strict=True) if lang == self.nlp.lang]
+        docs = self.nlp.pipe(
+            (article.body for article in in_model_language), batch_size=self.batch_size, n_process=self.n_process
+        )
         model = self.model_version
-        for article, doc in zip(articles, docs, strict=True):
-            entities, facets = group_entities(doc)
+        for article, language in zip(articles, languages, strict=True):
+            if language == self.nlp.lang:
+                doc = next(docs)
+                sentences = [sent.text for sent in doc.sents]
+                entities, facets = entities_and_facets(doc)
+                word_count = sum(1 for token in doc if not (token.is_punct or token.is_space))
+            else:
+                # No English NER on other languages: it would only invent entities.
+                sentences = split_sentences(article.body)
+                entities, facets = (), {facet: () for facet in FACET_LABELS}
+                word_count = len(article.body.split())
+            date_expressions = [e.text for e in entities if e.label == "DATE"]
             yield EnrichedArticle(
                 clean=article,
-                title=article.title or derive_title(doc),
-                language=self.nlp.lang,
-                word_count=sum(1 for token in doc if not (token.is_punct or token.is_space)),
+                title=article.title or derive_title(sentences, article.body),
+                language=language,
+                word_count=word_count,
                 entities=entities,
                 facets=facets,
                 model=model,
+                keywords=extract_keywords(
+                    article.body, language, names=(e.text for e in entities if e.label not in _NOT_NAMES)
+                ),
+                dates_mentioned=resolve_dates(date_expressions, article.raw.published_at),
+                summary=lead_summary(sentences),
+                reading_time_minutes=reading_time_minutes(word_count),
+                minhash=signature(article.body),
             )
 
     def __call__(self, article: CleanArticle) -> EnrichedArticle:

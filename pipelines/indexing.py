@@ -22,6 +22,7 @@ from pipelines import __version__
 from pipelines.errors import IndexingError
 from pipelines.extraction import FACET_LABELS
 from pipelines.models import EnrichedArticle, Failure, stable_id
+from pipelines.near_duplicates import Signature, band_keys, best_match
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -115,6 +116,13 @@ def article_mappings(*, english: bool) -> dict[str, Any]:
             },
             "language": {"type": "keyword"},
             "word_count": {"type": "integer"},
+            "keywords": _KEYWORD,
+            "dates_mentioned": {"type": "date", "format": "strict_date||strict_year_month||strict_year"},
+            "summary": {"type": "text"},
+            "reading_time_minutes": {"type": "integer"},
+            "minhash": {"type": "long", "index": False, "doc_values": False},
+            "minhash_bands": {"type": "keyword"},
+            "duplicate_similarity": {"type": "float"},
             "published_at": {"type": "date"},
             "fetched_at": {"type": "date"},
             "indexed_at": {"type": "date"},
@@ -190,7 +198,9 @@ def ensure_indices(client: Elasticsearch, names: IndexNames) -> None:
         client.indices.put_alias(index=current, name=names.articles_write, is_write_index=True)
 
 
-def build_document(article: EnrichedArticle, run: RunInfo, *, duplicate_of: str | None = None) -> dict[str, Any]:
+def build_document(
+    article: EnrichedArticle, run: RunInfo, *, duplicate_of: str | None = None, duplicate_similarity: float | None = None
+) -> dict[str, Any]:
     clean = article.clean
     raw = clean.raw
     return {
@@ -205,6 +215,13 @@ def build_document(article: EnrichedArticle, run: RunInfo, *, duplicate_of: str 
         "entities": [asdict(entity) for entity in article.entities],
         "language": article.language,
         "word_count": article.word_count,
+        "keywords": list(article.keywords),
+        "dates_mentioned": list(article.dates_mentioned),
+        "summary": article.summary,
+        "reading_time_minutes": article.reading_time_minutes,
+        "minhash": list(article.minhash),
+        "minhash_bands": band_keys(article.minhash),
+        "duplicate_similarity": duplicate_similarity if duplicate_of else None,
         "published_at": raw.published_at.isoformat() if raw.published_at else None,
         "fetched_at": raw.fetched_at.isoformat() if raw.fetched_at else None,
         "indexed_at": datetime.now(UTC).isoformat(),
@@ -252,6 +269,41 @@ def find_by_content_hash(client: Elasticsearch, names: IndexNames, hashes: Itera
     found: dict[str, str] = {}
     for hit in response["hits"]["hits"]:
         found.setdefault(hit["_source"]["content_hash"], hit["_id"])
+    return found
+
+
+def find_near_duplicates(
+    client: Elasticsearch, names: IndexNames, signatures: dict[str, Signature], *, candidates_per_document: int = 10
+) -> dict[str, tuple[str, float]]:
+    """doc id → (id, similarity) of the indexed original it nearly duplicates, for those that have one.
+
+    One search per document (in one msearch): indexed originals ranked by how many LSH bands they
+    share with it; the best few are confirmed by signature similarity.
+    """
+    bands = {doc_id: keys for doc_id, sig in signatures.items() if (keys := band_keys(sig))}
+    if not bands:
+        return {}
+    searches: list[dict[str, Any]] = []
+    for keys in bands.values():
+        searches.append({"index": names.articles})
+        searches.append({
+            "query": {"bool": {
+                "should": [{"constant_score": {"filter": {"term": {"minhash_bands": key}}}} for key in keys],
+                "minimum_should_match": 1,
+                "must_not": [{"exists": {"field": "duplicate_of"}}],
+            }},
+            "_source": ["minhash"],
+            "size": candidates_per_document,
+        })
+    responses = client.msearch(searches=searches)["responses"]
+    found = {}
+    for doc_id, response in zip(bands, responses, strict=True):
+        if "error" in response:
+            raise IndexingError(f"near-duplicate search failed for {doc_id}: {response['error']}")
+        candidates = {hit["_id"]: hit["_source"].get("minhash") or [] for hit in response["hits"]["hits"]}
+        match = best_match(signatures[doc_id], candidates, exclude=doc_id)
+        if match:
+            found[doc_id] = match
     return found
 
 

@@ -74,6 +74,11 @@ class EnrichedArticle:
     entities: tuple[Entity, ...]
     facets: dict[str, tuple[str, ...]]  # persons, organizations, locations, groups, dates, events
     model: str  # "<name>-<version>" of the spaCy pipeline that produced it
+    keywords: tuple[str, ...] = ()  # key phrases, best first
+    dates_mentioned: tuple[str, ...] = ()  # ISO dates (or months, years) the text refers to
+    summary: str = ""  # lead sentences within a length budget
+    reading_time_minutes: int = 0
+    minhash: tuple[int, ...] = ()  # MinHash signature of the body: near-duplicate detection
 
 
 @dataclass(frozen=True)

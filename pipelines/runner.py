@@ -2,7 +2,8 @@
 
 Every input ends in exactly one bucket of ``IngestSummary``: indexed (new or changed),
 unchanged (same content, same pipeline and model versions: skipped before any extraction),
-duplicate (same content as another indexed document: indexed with ``duplicate_of``), or
+duplicate (same content as another indexed document, or nearly the same by MinHash:
+indexed with ``duplicate_of``), or
 failed (dead-lettered with stage and reason).
 """
 
@@ -23,10 +24,12 @@ from pipelines.indexing import (
     bulk_index,
     fetch_fingerprints,
     find_by_content_hash,
+    find_near_duplicates,
     record_failures,
     resolve_dead_letters,
 )
 from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle
+from pipelines.near_duplicates import SignatureIndex
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -131,9 +134,12 @@ def ingest_batch(
     extractor: Extractor,
     run: RunInfo,
     seen_hashes: dict[str, str] | None = None,
+    seen_signatures: SignatureIndex | None = None,
 ) -> IngestSummary:
-    """Clean, extract and index one batch; ``seen_hashes`` carries exact-duplicate detection across batches."""
+    """Clean, extract and index one batch; ``seen_hashes`` and ``seen_signatures`` carry exact- and
+    near-duplicate detection across batches of one run."""
     seen_hashes = {} if seen_hashes is None else seen_hashes
+    seen_signatures = SignatureIndex() if seen_signatures is None else seen_signatures
     failures = [item for item in batch if isinstance(item, Failure)]
     raws = [item for item in batch if isinstance(item, RawArticle)]
 
@@ -145,14 +151,21 @@ def ingest_batch(
     enriched = _extract_all(extractor, _clean_all(changed, failures), failures)
 
     indexed_elsewhere = find_by_content_hash(client, names, (a.clean.raw.content_hash for a in enriched))
+    nearly_indexed = find_near_duplicates(client, names, {a.clean.raw.doc_id: a.minhash for a in enriched})
     documents, duplicates = [], 0
     for article in enriched:
         raw = article.clean.raw
         original = seen_hashes.get(raw.content_hash) or indexed_elsewhere.get(raw.content_hash)
         duplicate_of = original if original not in (None, raw.doc_id) else None
+        similarity = 1.0 if duplicate_of else None
+        if duplicate_of is None:
+            near = seen_signatures.match(article.minhash, exclude=raw.doc_id) or nearly_indexed.get(raw.doc_id)
+            duplicate_of, similarity = near if near else (None, None)
         seen_hashes.setdefault(raw.content_hash, raw.doc_id)
+        if duplicate_of is None:
+            seen_signatures.add(raw.doc_id, article.minhash)
         duplicates += duplicate_of is not None
-        documents.append(build_document(article, run, duplicate_of=duplicate_of))
+        documents.append(build_document(article, run, duplicate_of=duplicate_of, duplicate_similarity=similarity))
 
     index_failures = bulk_index(client, names, documents)
     failed_ids = {failure.doc_id for failure in index_failures}
@@ -187,8 +200,12 @@ def ingest(
     """Ingest a whole stream in batches, then refresh so the result is searchable at once."""
     summary = IngestSummary()
     seen_hashes: dict[str, str] = {}
+    seen_signatures = SignatureIndex()
     for batch in _batches(items, batch_size):
-        result = ingest_batch(batch, client=client, names=names, extractor=extractor, run=run, seen_hashes=seen_hashes)
+        result = ingest_batch(
+            batch, client=client, names=names, extractor=extractor, run=run,
+            seen_hashes=seen_hashes, seen_signatures=seen_signatures,
+        )
         summary = summary.add(result)
         if progress:
             progress(len(batch))

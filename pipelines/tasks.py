@@ -83,7 +83,9 @@ def ingest_folder_files(
     client = connect(settings)
     ensure_indices(client, names)
     items = read_files(folder, relative_paths, source_name=source_name or folder.name)
-    extractor = Extractor(model_name=settings.spacy_model, batch_size=settings.batch_size)
+    extractor = Extractor(
+        model_name=settings.spacy_model, batch_size=settings.batch_size, n_process=settings.spacy_n_process
+    )
     return ingest(
         items,
         client=client,

@@ -1,9 +1,13 @@
 """Extraction with the real en_core_web_sm model (installed from the lock, never downloaded)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
-from pipelines.errors import ModelNotFoundError
-from pipelines.extraction import Extractor, load_model, normalize_entity_text
+from pipelines.config import Settings
+from pipelines.entities import normalize_surface
+from pipelines.errors import ConfigError, ModelNotFoundError
+from pipelines.extraction import Extractor, load_model
 from pipelines.models import CleanArticle, RawArticle
 
 ARTICLE = (
@@ -38,7 +42,8 @@ def test_facets_group_entities_by_type_without_duplicates(extractor):
     for values in enriched.facets.values():
         assert len(values) == len(set(values))
     (scholz,) = [e for e in enriched.entities if e.text == "Olaf Scholz"]
-    assert (scholz.label, scholz.count, scholz.first_offset) == ("PERSON", 1, ARTICLE.index("Olaf Scholz"))
+    # "Scholz" later in the text is the same person: one entity, two mentions.
+    assert (scholz.label, scholz.count, scholz.first_offset) == ("PERSON", 2, ARTICLE.index("Olaf Scholz"))
 
 
 def test_title_is_derived_from_the_first_sentence_when_missing(extractor):
@@ -65,9 +70,54 @@ def test_pipe_keeps_order_and_count(extractor):
     [("Russia's", "Russia"), ("Putin\u2019s", "Putin"), ("  Vladimir \n Putin ", "Vladimir Putin"), ("the Moscows'", "the Moscows")],
 )
 def test_entity_text_normalisation(text, expected):
-    assert normalize_entity_text(text) == expected
+    assert normalize_surface(text) == expected
 
 
 def test_missing_model_says_how_to_install_it():
     with pytest.raises(ModelNotFoundError, match="requirements.lock"):
         load_model("xx_no_such_model")
+
+
+def test_seed_style_facets_are_canonical(extractor):
+    body = (
+        "Russian Defense Minister Sergey Shoigu has met with Syrian President Bashar al-Assad in Damascus and "
+        "inspected Russias Khmeimim airbase in Syrias coastal province of Latakia.\n"
+        "Shoigu and Assad met on a request by Russian President Vladimir Putin, said Major-General Igor "
+        "Konashenkov. Putin ordered a pull-out from Syria; Russia keeps forces in Latakia."
+    )
+    facets = extractor(_clean(body)).facets
+    assert set(facets["persons"]) == {"Sergey Shoigu", "Bashar al-Assad", "Vladimir Putin", "Igor Konashenkov"}
+    assert "Syrias" not in facets["organizations"] and "Khmeimim" in facets["locations"]
+
+
+def test_other_languages_get_their_language_and_no_english_entities(extractor):
+    body = "Der Bundeskanzler traf sich am Dienstag mit dem Präsidenten in Berlin, um über Gaslieferungen zu sprechen."
+    enriched = extractor(_clean(body))
+    assert enriched.language == "de"
+    assert enriched.entities == () and all(values == () for values in enriched.facets.values())
+    assert enriched.title.startswith("Der Bundeskanzler") and enriched.word_count == 16
+
+
+def test_mentioned_dates_resolve_against_publication(extractor):
+    raw = RawArticle(
+        doc_id="d", source="folder:test", source_ref="t.txt", body=ARTICLE,
+        published_at=datetime(2026, 1, 8, tzinfo=UTC),  # a Thursday
+    )
+    enriched = extractor(CleanArticle(raw=raw, title=None, body=ARTICLE))
+    assert enriched.dates_mentioned == ("2026-01-06", "2026-03")
+    assert enriched.summary.startswith("Norwegian Prime Minister") and enriched.reading_time_minutes == 1
+    assert len(enriched.minhash) == 128
+
+
+def test_n_process_is_configurable_from_the_environment():
+    assert Settings.from_env({"NEWSFLOW_SPACY_N_PROCESS": "2"}).spacy_n_process == 2
+    assert Settings.from_env({}).spacy_n_process == 1
+    with pytest.raises(ConfigError, match="NEWSFLOW_SPACY_N_PROCESS"):
+        Settings.from_env({"NEWSFLOW_SPACY_N_PROCESS": "0"})
+
+
+def test_two_worker_processes_give_the_same_result():
+    bodies = [f"{ARTICLE} Story {n}." for n in range(4)]
+    single = [a.facets for a in Extractor(batch_size=2).pipe([_clean(b) for b in bodies])]
+    multi = [a.facets for a in Extractor(batch_size=2, n_process=2).pipe([_clean(b) for b in bodies])]
+    assert multi == single

@@ -1,0 +1,98 @@
+"""Near-duplicates against the real Elasticsearch: flagged with duplicate_of and counted, never dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.extraction import Extractor
+from pipelines.indexing import RunInfo, ensure_indices, iter_documents
+from pipelines.runner import ingest
+from pipelines.sources import read_folder
+
+pytestmark = pytest.mark.elasticsearch
+
+BODY = (
+    "The city council of Valencia approved a plan on Tuesday to turn six kilometres of the old riverbed into a "
+    "continuous cycling and walking corridor linking the port with the western suburbs.\n\n"
+    "The project will cost 38 million euros and is due to be finished in 2027, deputy mayor Lucia Ferrer said, "
+    "adding that the European Investment Bank would lend half of the money.\n\n"
+    "Cycling groups welcomed the decision but said the council still had to fix dangerous junctions near the "
+    "central market, where two riders were injured last year.\n\n"
+    "Shop owners along the route worried that the works would keep customers away for months. The council said "
+    "construction would be split into four phases so that no street was closed for more than ten weeks."
+)
+EXTRA_SENTENCE = " Officials expect around 40,000 trips a day once the corridor is open."
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return Extractor(batch_size=16)
+
+
+def _ingest(folder: Path, es_client, names, extractor, run_id: str):
+    ensure_indices(es_client, names)
+    return ingest(read_folder(folder), client=es_client, names=names, extractor=extractor, run=RunInfo(run_id=run_id))
+
+
+def _documents(es_client, names) -> dict[str, dict]:
+    return {doc["source_ref"]: doc for doc in iter_documents(es_client, names.articles)}
+
+
+def test_reheadlined_copy_with_an_extra_sentence_is_flagged_against_the_index(tmp_path, es_client, names, extractor):
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "a-original.txt").write_text("Valencia approves riverbed cycling corridor\n\n" + BODY)
+    first = _ingest(folder, es_client, names, extractor, "run-1")
+    assert (first.indexed, first.duplicate) == (1, 0)
+
+    (folder / "b-copy.txt").write_text("New bike lanes planned along Valencia's old riverbed\n\n" + BODY + EXTRA_SENTENCE)
+    second = _ingest(folder, es_client, names, extractor, "run-2")
+    assert second.counts() == {"seen": 2, "indexed": 0, "unchanged": 1, "duplicate": 1, "failed": 0}
+
+    docs = _documents(es_client, names)
+    original, copy = docs["a-original.txt"], docs["b-copy.txt"]
+    assert copy["duplicate_of"] == original["doc_id"]  # indexed and searchable, but marked
+    assert 0.8 <= copy["duplicate_similarity"] < 1.0
+    assert original["duplicate_of"] is None
+    assert len(original["minhash"]) == 128 and len(original["minhash_bands"]) == 32
+
+
+def test_near_duplicate_earlier_in_the_same_run_is_flagged(tmp_path, es_client, names, extractor):
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "a-original.txt").write_text("Valencia approves riverbed cycling corridor\n\n" + BODY)
+    (folder / "b-copy.txt").write_text("Valencia to build river corridor\n\n" + BODY + EXTRA_SENTENCE)
+    (folder / "c-other.txt").write_text(
+        "Heatwave closes schools in Seville\n\n"
+        "Schools across Seville closed early on Wednesday as temperatures passed 44C for the third day, and the "
+        "regional government told older people to stay indoors during the afternoon. Hospitals reported more "
+        "cases of heatstroke, and farmers said the olive harvest would suffer if the drought continued."
+    )
+    summary = _ingest(folder, es_client, names, extractor, "run-1")
+    assert summary.counts() == {"seen": 3, "indexed": 2, "unchanged": 0, "duplicate": 1, "failed": 0}
+    docs = _documents(es_client, names)
+    assert docs["b-copy.txt"]["duplicate_of"] == docs["a-original.txt"]["doc_id"]
+    assert docs["c-other.txt"]["duplicate_of"] is None
+
+
+def test_enrichment_fields_are_indexed_and_searchable(tmp_path, es_client, names, extractor):
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Valencia approves riverbed cycling corridor\n\n" + BODY)
+    (folder / "b.txt").write_text(
+        "Berlin plant Radwege\n\nDer Berliner Senat hat am Dienstag beschlossen, entlang der Spree neue Radwege zu "
+        "bauen. Die Arbeiten sollen im Frühjahr beginnen und zwei Jahre dauern, sagte die Verkehrssenatorin."
+    )
+    _ingest(folder, es_client, names, extractor, "run-1")
+    docs = _documents(es_client, names)
+    english, german = docs["a.txt"], docs["b.txt"]
+    assert english["language"] == "en" and "Lucia Ferrer" in english["persons"]
+    assert english["keywords"] and english["reading_time_minutes"] == 1
+    assert english["summary"].startswith("The city council of Valencia approved") and len(english["summary"]) <= 300
+    assert "2027" in english["dates_mentioned"]
+    assert english["pipeline_version"] and english["model"] == extractor.model_version
+    assert german["language"] == "de" and german["persons"] == [] and german["locations"] == []
+    hits = es_client.search(index=names.articles, query={"range": {"dates_mentioned": {"gte": "2027-01-01"}}})
+    assert [hit["_source"]["source_ref"] for hit in hits["hits"]["hits"]] == ["a.txt"]
