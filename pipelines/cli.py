@@ -28,10 +28,14 @@ def _print_err(message: str) -> None:
 def cmd_es(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.local_node import LocalNode
 
+    if settings.elasticsearch.is_external and args.es_command == "create-api-key":
+        return _create_api_key(args, settings)
     if settings.elasticsearch.is_external:
         _print_err(f"NEWSFLOW_ES_URL is set ({settings.elasticsearch.url}): the local node is not used")
         return 2
     node = LocalNode(settings, progress=_print_err)
+    if args.es_command == "create-api-key":
+        return _create_api_key(args, settings)
     if args.es_command == "start":
         info = node.start()
         print(f"Elasticsearch {info.version} ready at {info.url} (user {info.username}, password in "
@@ -42,6 +46,33 @@ def cmd_es(args: argparse.Namespace, settings: Settings) -> int:
         status = node.status()
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(status).items()}, indent=2, default=str))
         return 0 if status.running else 3
+    return 0
+
+
+def _create_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    """An API key that can do what the pipeline does on its own indices, and nothing else."""
+    from elasticsearch import ApiError
+
+    from pipelines.elastic import connect
+    from pipelines.local_node import pipeline_role_descriptor
+
+    client = connect(settings, admin=True)
+    try:
+        response = client.security.create_api_key(
+            name=args.name, role_descriptors={"newsflow_pipeline": pipeline_role_descriptor(settings.index_prefix)},
+            expiration=args.expiration,
+        )
+    except ApiError as error:
+        if "pattern_capture" in str(error):
+            _print_err(
+                "this cluster cannot store API keys (its .security index needs the analysis-common module, which the "
+                "embedded Maven distribution lacks); the local pipeline already runs as the least-privilege file-realm "
+                "user newsflow_pipeline. Create API keys on a full cluster."
+            )
+            return 2
+        raise
+    _print_err(f"created API key {response['id']} ({args.name}) limited to {settings.index_prefix}* ; store it as a secret:")
+    print(f"NEWSFLOW_ES_API_KEY={response['encoded']}")
     return 0
 
 
@@ -211,6 +242,38 @@ def _requeue_folder(args: argparse.Namespace, settings: Settings, client: Any, n
     return 1 if summary.failed else 0
 
 
+# --- kibana --------------------------------------------------------------------------------------
+
+
+def cmd_kibana(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from pipelines.indexing import IndexNames
+    from pipelines.kibana import import_saved_objects, saved_objects, to_ndjson
+
+    ndjson = to_ndjson(saved_objects(IndexNames(settings.index_prefix)))
+    if args.kibana_command == "export":
+        if args.output == "-":
+            sys.stdout.write(ndjson)
+        else:
+            Path(args.output).write_text(ndjson)
+            print(f"wrote {ndjson.count(chr(10))} saved objects to {args.output}")
+        return 0
+    url = args.url or os.environ.get("KIBANA_URL")
+    if not url:
+        _print_err("set KIBANA_URL (and KIBANA_USERNAME/KIBANA_PASSWORD or KIBANA_API_KEY), or pass --url")
+        return 2
+    result = import_saved_objects(
+        url, ndjson,
+        username=os.environ.get("KIBANA_USERNAME"), password=os.environ.get("KIBANA_PASSWORD"),
+        api_key=os.environ.get("KIBANA_API_KEY"), space=args.space,
+    )
+    print(f"imported {result.imported} saved objects into {url}")
+    for error in result.errors:
+        print(f"  failed: {error.get('type')} {error.get('id')}: {error.get('error')}")
+    return 1 if result.errors else 0
+
+
 # --- airflow and demo ----------------------------------------------------------------------------
 
 
@@ -267,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     es = commands.add_parser("es", help="the embedded local Elasticsearch node")
-    es.add_argument("es_command", choices=["start", "stop", "status"])
+    es.add_argument("es_command", choices=["start", "stop", "status", "create-api-key"])
+    es.add_argument("--name", default="newsflow-pipeline", help="create-api-key: the key's name")
+    es.add_argument("--expiration", default=None, help="create-api-key: e.g. 90d (default: no expiry)")
     es.set_defaults(handler=cmd_es)
 
     ingest = commands.add_parser("ingest", help="ingest articles")
@@ -303,6 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("folder")
     requeue.add_argument("--source-name", help="the source name used when ingesting (default: the folder's name)")
     dead.set_defaults(handler=cmd_deadletters)
+
+    kibana = commands.add_parser("kibana", help="the project's Kibana data views, saved search and dashboard")
+    kibana_commands = kibana.add_subparsers(dest="kibana_command", required=True)
+    export = kibana_commands.add_parser("export", help="write the saved objects as ndjson")
+    export.add_argument("--output", default="-", help="file to write (default: standard output)")
+    load = kibana_commands.add_parser("import", help="load them through Kibana's saved-objects API")
+    load.add_argument("--url", help="Kibana base URL (default: $KIBANA_URL)")
+    load.add_argument("--space", help="Kibana space id (default: the default space)")
+    kibana.set_defaults(handler=cmd_kibana)
 
     airflow = commands.add_parser("airflow", help="run the airflow CLI with this project's configuration")
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)

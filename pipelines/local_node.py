@@ -309,6 +309,19 @@ def _read_pid(directory: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
+def pipeline_role_descriptor(*prefixes: str) -> dict:
+    """What the pipeline needs: its own indices, aliases and templates; no other index, no admin."""
+    return {
+        "cluster": ["monitor", "manage_index_templates"],
+        "indices": [
+            {
+                "names": sorted({f"{prefix}*" for prefix in prefixes}),
+                "privileges": ["create_index", "read", "write", "view_index_metadata", "manage"],
+            }
+        ],
+    }
+
+
 class LocalNode:
     """Start, stop and inspect the project's own single-node Elasticsearch."""
 
@@ -432,18 +445,7 @@ class LocalNode:
     def _configure_pipeline_user(self, home: Path) -> None:
         """A least-privilege user for the pipeline: its own indices and templates, nothing else."""
         config = self.directory / "config"
-        patterns = sorted({"newsflow-*", f"{self.settings.index_prefix}*"})
-        role = {
-            PIPELINE_ROLE: {
-                "cluster": ["monitor", "manage_index_templates"],
-                "indices": [
-                    {
-                        "names": patterns,
-                        "privileges": ["create_index", "read", "write", "view_index_metadata", "manage"],
-                    }
-                ],
-            }
-        }
+        role = {PIPELINE_ROLE: pipeline_role_descriptor("newsflow-", self.settings.index_prefix)}
         (config / "roles.yml").write_text(
             "# Written by newsflow on every start (index patterns follow NEWSFLOW_INDEX_PREFIX).\n"
             + json.dumps(role, indent=2)  # JSON is YAML

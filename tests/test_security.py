@@ -81,3 +81,11 @@ def test_no_secret_reaches_logs_or_command_output(es_client, names, tmp_path, ca
     assert "Antwerp" in captured  # the capture did see the run
     for secret in (local_node.password, local_node.pipeline_password):
         assert secret and secret not in captured
+
+
+def test_api_key_creation_is_explained_where_the_cluster_cannot_store_keys(local_node):
+    newsflow = str(Path(sys.executable).with_name("newsflow"))
+    result = subprocess.run([newsflow, "es", "create-api-key"], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert result.returncode == 2
+    assert "cannot store API keys" in result.stderr and "newsflow_pipeline" in result.stderr
+    assert "NEWSFLOW_ES_API_KEY=" not in result.stdout

@@ -1,0 +1,194 @@
+"""Kibana content for newsflow: data views, a saved search and an overview dashboard.
+
+The saved objects are built from the index names, so a deployment with its own
+``NEWSFLOW_INDEX_PREFIX`` gets objects that point at its own aliases; ``kibana/newsflow.ndjson``
+is the build for the default prefix (a test keeps it in sync). Visualizations are the classic
+aggregation-based kind, which every Kibana 8.x and 9.x imports and migrates.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.errors import NewsflowError
+from pipelines.indexing import IndexNames
+
+_NAMESPACE = uuid.UUID("5d1e1c1a-6f0e-4a53-9c55-6e6577736677")  # stable ids per prefix
+
+
+class KibanaError(NewsflowError):
+    pass
+
+
+def _id(names: IndexNames, kind: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{names.prefix}:{kind}"))
+
+
+def _search_source(index_ref: str = "kibanaSavedObjectMeta.searchSourceJSON.index", query: str = "") -> str:
+    return json.dumps(
+        {"query": {"query": query, "language": "kuery"}, "filter": [], "indexRefName": index_ref}, separators=(",", ":")
+    )
+
+
+def _data_view(names: IndexNames, kind: str, title: str, time_field: str | None, label: str) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"title": title, "name": label}
+    if time_field:
+        attributes["timeFieldName"] = time_field
+    return {"id": _id(names, kind), "type": "index-pattern", "attributes": attributes, "references": []}
+
+
+def _visualization(names: IndexNames, kind: str, title: str, vis_type: str, aggs: list[dict], data_view: str,
+                   params: dict[str, Any] | None = None) -> dict[str, Any]:
+    vis_state = {"title": title, "type": vis_type, "params": params or {}, "aggs": aggs}
+    return {
+        "id": _id(names, kind),
+        "type": "visualization",
+        "attributes": {
+            "title": title,
+            "visState": json.dumps(vis_state, separators=(",", ":")),
+            "uiStateJSON": "{}",
+            "description": "",
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source()},
+        },
+        "references": [
+            {"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": data_view}
+        ],
+    }
+
+
+def _count(aggregation_id: str = "1") -> dict[str, Any]:
+    return {"id": aggregation_id, "enabled": True, "type": "count", "schema": "metric", "params": {}}
+
+
+def _terms(field: str, size: int = 10, schema: str = "bucket", aggregation_id: str = "2") -> dict[str, Any]:
+    return {
+        "id": aggregation_id, "enabled": True, "type": "terms", "schema": schema,
+        "params": {"field": field, "size": size, "order": "desc", "orderBy": "1", "missingBucket": False},
+    }
+
+
+def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
+    """Every saved object, dependencies first (Kibana imports in file order)."""
+    articles = _data_view(names, "articles", names.articles, "published_at", "newsflow articles")
+    dead = _data_view(names, "deadletters", names.deadletters, "failed_at", "newsflow dead letters")
+    feeds = _data_view(names, "feed-state", f"{names.prefix}feed-state", None, "newsflow feed health")
+    table = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": False}
+    pie = {"type": "pie", "addTooltip": True, "addLegend": True, "legendPosition": "right", "isDonut": True}
+    visualizations = [
+        _visualization(
+            names, "vis-over-time", "newsflow · articles over time", "histogram",
+            [_count(), {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
+                        "params": {"field": "published_at", "interval": "auto", "min_doc_count": 1}}],
+            articles["id"], {"type": "histogram", "addTooltip": True, "addLegend": False},
+        ),
+        *(
+            _visualization(names, f"vis-top-{facet}", f"newsflow · top {facet}", "table",
+                           [_count(), _terms(facet, 15)], articles["id"], table)
+            for facet in ("persons", "organizations", "locations")
+        ),
+        _visualization(names, "vis-sources", "newsflow · sources", "pie",
+                       [_count(), _terms("source", 10, "segment")], articles["id"], pie),
+        _visualization(names, "vis-languages", "newsflow · languages", "pie",
+                       [_count(), _terms("language", 10, "segment")], articles["id"], pie),
+        _visualization(
+            names, "vis-feed-health", "newsflow · feed health", "table",
+            [{"id": "1", "enabled": True, "type": "max", "schema": "metric", "params": {"field": "consecutive_failures"}},
+             _terms("feed", 50)],
+            feeds["id"], table,
+        ),
+        _visualization(names, "vis-dead-letters", "newsflow · dead letters by stage", "table",
+                       [_count(), _terms("stage", 10)], dead["id"], table),
+    ]
+    search = {
+        "id": _id(names, "search-articles"),
+        "type": "search",
+        "attributes": {
+            "title": "newsflow · articles",
+            "description": "Every indexed article, newest first, with its main facets.",
+            "columns": ["title", "source", "persons", "organizations", "locations"],
+            "sort": [["published_at", "desc"]],
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source()},
+        },
+        "references": [
+            {"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": articles["id"]}
+        ],
+    }
+    panels, references = [], []
+    for number, visualization in enumerate(visualizations):
+        name = f"panel_{number}"
+        width = 48 if number == 0 else 24
+        panels.append({
+            "version": "8.0.0", "type": "visualization", "panelIndex": str(number + 1), "panelRefName": name,
+            "gridData": {"x": 0 if number == 0 else 24 * ((number - 1) % 2), "y": 0 if number == 0 else 15 * ((number + 1) // 2),
+                         "w": width, "h": 15, "i": str(number + 1)},
+            "embeddableConfig": {},
+        })
+        references.append({"name": name, "type": "visualization", "id": visualization["id"]})
+    dashboard = {
+        "id": _id(names, "dashboard"),
+        "type": "dashboard",
+        "attributes": {
+            "title": "newsflow · overview",
+            "description": "Articles over time, top people, organisations and places, sources, languages, "
+                           "feed health and dead letters.",
+            "panelsJSON": json.dumps(panels, separators=(",", ":")),
+            "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
+            "timeRestore": False,
+            "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})},
+        },
+        "references": references,
+    }
+    return [articles, dead, feeds, *visualizations, search, dashboard]
+
+
+def to_ndjson(objects: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(obj, sort_keys=True, ensure_ascii=False) + "\n" for obj in objects)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int
+    errors: list[dict[str, Any]]
+
+
+def import_saved_objects(
+    kibana_url: str,
+    ndjson: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    space: str | None = None,
+    timeout_s: float = 60.0,
+    verify: bool = True,
+) -> ImportResult:
+    """POST the objects to Kibana's saved-objects import API (overwriting earlier versions)."""
+    import httpx
+
+    headers = {"kbn-xsrf": "newsflow"}
+    if api_key:
+        headers["Authorization"] = f"ApiKey {api_key}"
+    auth = (username, password or "") if username and not api_key else None
+    base = kibana_url.rstrip("/") + (f"/s/{space}" if space else "")
+    try:
+        response = httpx.post(
+            f"{base}/api/saved_objects/_import",
+            params={"overwrite": "true"},
+            files={"file": ("newsflow.ndjson", ndjson.encode(), "application/ndjson")},
+            headers=headers,
+            auth=auth,
+            timeout=timeout_s,
+            verify=verify,
+        )
+    except httpx.HTTPError as error:
+        raise KibanaError(f"cannot reach Kibana at {kibana_url}: {error}") from None
+    if response.status_code in (401, 403):
+        raise KibanaError(f"Kibana refused the credentials (HTTP {response.status_code}); set KIBANA_USERNAME/KIBANA_PASSWORD or KIBANA_API_KEY")
+    if response.status_code >= 400:
+        raise KibanaError(f"Kibana import failed: HTTP {response.status_code}: {response.text[:300]}")
+    body = response.json()
+    return ImportResult(imported=int(body.get("successCount", 0)), errors=list(body.get("errors", [])))
