@@ -1,0 +1,421 @@
+"""HTTP fetching for feeds and article pages: polite, bounded, and never pointed inside the network.
+
+One ``Fetcher`` serves a whole run (a feed and its article pages share its politeness):
+
+* **SSRF guard** — only ``http``/``https``; the host is resolved *before* any connection and
+  refused when any of its addresses is loopback, private, link-local (cloud metadata at
+  169.254.169.254), multicast, reserved or otherwise not globally routable, unless it falls in
+  ``FetchPolicy.allowed_networks``. The connection then goes to the address that was checked
+  (the URL is pinned to it; ``Host`` and TLS SNI keep the name), so DNS cannot change the answer
+  in between. Redirects are followed by hand, and every target goes through the same guard.
+* **Bounds** — connect, read and total time limits; the body is streamed and cut off at
+  ``max_bytes`` (counted after gzip decoding, so a compressed bomb is caught too); at most
+  ``max_redirects`` hops.
+* **Politeness** — a clear User-Agent, ``Accept-Encoding: gzip``, conditional GET
+  (``If-None-Match`` / ``If-Modified-Since``), a minimum interval between requests to one host,
+  and 429/503 reported with the server's ``Retry-After`` (never retried in a tight loop).
+
+The httpx client is passed in or built here: tests hand in one with event hooks to prove that
+a refused URL never produced a request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from pipelines import __version__
+from pipelines.errors import (
+    ConfigError,
+    FetchError,
+    FetchRefused,
+    FetchTimeout,
+    HTTPStatusError,
+    RateLimited,
+    ResponseTooLarge,
+    TooManyRedirects,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Sequence[str]]
+
+DEFAULT_USER_AGENT = f"newsflow/{__version__} (news feed reader; conditional GET, honours Retry-After and ttl)"
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits and manners for every request of a run."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0  # longest wait for any one read
+    total_timeout_s: float = 60.0  # the whole fetch, redirects included
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    min_host_interval_s: float = 1.0  # between two requests to the same host
+    max_retry_after_s: float = 24 * 3600.0  # a Retry-After longer than this is capped
+    allowed_networks: tuple[IPNetwork, ...] = ()  # exceptions to the SSRF guard, e.g. 127.0.0.0/8 in tests
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FetchPolicy:
+        """``NEWSFLOW_FEEDS_*`` overrides: ALLOW_NETWORKS (comma-separated CIDRs), USER_AGENT,
+        MAX_BYTES, CONNECT_TIMEOUT_S, READ_TIMEOUT_S, TOTAL_TIMEOUT_S, HOST_INTERVAL_S."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(f"NEWSFLOW_FEEDS_{name}")
+            if raw in (None, ""):
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"NEWSFLOW_FEEDS_{name} must be a number, got {raw!r}") from None
+            if value < 0:
+                raise ConfigError(f"NEWSFLOW_FEEDS_{name} must not be negative, got {raw!r}")
+            return value
+
+        return cls(
+            user_agent=env.get("NEWSFLOW_FEEDS_USER_AGENT") or defaults.user_agent,
+            connect_timeout_s=number("CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
+            read_timeout_s=number("READ_TIMEOUT_S", defaults.read_timeout_s),
+            total_timeout_s=number("TOTAL_TIMEOUT_S", defaults.total_timeout_s),
+            max_bytes=int(number("MAX_BYTES", defaults.max_bytes)),
+            min_host_interval_s=number("HOST_INTERVAL_S", defaults.min_host_interval_s),
+            allowed_networks=parse_networks(env.get("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "")),
+        )
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``"127.0.0.0/8, ::1"`` → networks; raises ConfigError naming the bad entry."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"NEWSFLOW_FEEDS_ALLOW_NETWORKS: {item!r} is not an IP network") from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one GET produced; ``content`` is empty when the server answered 304."""
+
+    url: str  # as asked
+    final_url: str  # after redirects
+    status: int
+    content: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    redirects: tuple[str, ...] = ()
+    elapsed_s: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def permanent_redirect(self) -> bool:
+        return bool(self.redirects) and self.final_url != self.url
+
+
+# ---------------------------------------------------------------------------- the SSRF guard
+
+
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why an address must not be fetched from, or None when it is a public unicast address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return blocked_reason(address.ipv4_mapped)
+    for kind in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    if not address.is_global:
+        return "not globally routable"
+    return None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A checked URL: the name it asked for and the address it will connect to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+
+def check_url(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -> _Target:
+    """Resolve and check ``url``; raises FetchRefused (before any connection) when it is not allowed."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchRefused(f"refused: scheme {scheme or '(none)'!r} is not http or https", source_ref=url)
+    host = parts.hostname
+    if not host:
+        raise FetchRefused("refused: the URL has no host", source_ref=url)
+    if parts.username or parts.password:
+        raise FetchRefused("refused: credentials in the URL", source_ref=url)
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise FetchRefused("refused: invalid port", source_ref=url) from None
+    try:
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolver(host, port)]
+    except (OSError, UnicodeError) as error:
+        raise FetchError(f"cannot resolve host {host!r}: {error}", source_ref=url) from error
+    if not addresses:
+        raise FetchError(f"host {host!r} resolved to no address", source_ref=url)
+    # Every address must pass: a name resolving to one public and one private address is refused.
+    for address in addresses:
+        if any(address in network for network in policy.allowed_networks):
+            continue
+        reason = blocked_reason(address)
+        if reason:
+            shown = host if host == str(address) else f"{host} ({address})"
+            raise FetchRefused(
+                f"refused: {shown} is a {reason} address; feeds and articles must be on public hosts "
+                f"(allow a network explicitly with NEWSFLOW_FEEDS_ALLOW_NETWORKS)",
+                source_ref=url,
+            )
+    return _Target(url=url, scheme=scheme, host=host, port=port, address=str(addresses[0]))
+
+
+# ---------------------------------------------------------------------------- politeness
+
+
+class HostRateLimiter:
+    """At most one request per ``min_interval_s`` to each host (thread-safe, per process)."""
+
+    def __init__(
+        self,
+        min_interval_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.min_interval_s = min_interval_s
+        self._clock = clock
+        self._sleep = sleep
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str) -> float:
+        """Block until ``host`` may be asked again, and book the next slot; returns seconds waited."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next.get(host, now))
+            self._next[host] = start + self.min_interval_s
+        delay = start - now
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+    def defer(self, host: str, seconds: float) -> None:
+        """No request to ``host`` for ``seconds`` (a Retry-After seen on an article page)."""
+        with self._lock:
+            self._next[host] = max(self._next.get(host, 0.0), self._clock() + seconds)
+
+    def blocked_for(self, host: str) -> float:
+        with self._lock:
+            return max(0.0, self._next.get(host, 0.0) - self._clock() - self.min_interval_s)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None, cap_s: float = 24 * 3600.0) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), capped; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), cap_s)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(delta, 0.0), cap_s)
+
+
+# ---------------------------------------------------------------------------- the fetcher
+
+
+@dataclass
+class Fetcher:
+    """GETs under one ``FetchPolicy``; use as a context manager to close the connection pool."""
+
+    policy: FetchPolicy = field(default_factory=FetchPolicy)
+    client: httpx.Client | None = None
+    limiter: HostRateLimiter | None = None
+    resolver: Resolver = system_resolver
+
+    def __post_init__(self) -> None:
+        import httpx
+
+        self._owns_client = self.client is None
+        if self.client is None:
+            # No proxies from the environment: a proxy would connect on our behalf, past the guard.
+            self.client = httpx.Client(follow_redirects=False, trust_env=False, http2=False)
+        if self.limiter is None:
+            self.limiter = HostRateLimiter(self.policy.min_host_interval_s)
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_client and self.client is not None:
+            self.client.close()
+
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = FEED_ACCEPT,
+    ) -> FetchResult:
+        """One GET with the guard, limits and manners described in the module docstring; raises FetchError."""
+        import httpx
+
+        policy = self.policy
+        started = time.monotonic()
+        deadline = started + policy.total_timeout_s
+        current, hops = url, []
+        for _ in range(policy.max_redirects + 1):
+            target = check_url(current, policy, self.resolver)
+            assert self.limiter is not None and self.client is not None
+            self.limiter.wait(target.host)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchTimeout(f"total time limit of {policy.total_timeout_s:g}s reached", source_ref=url)
+            request = self._build_request(target, accept=accept, etag=etag, last_modified=last_modified, remaining=remaining)
+            try:
+                response = self.client.send(request, stream=True)
+            except httpx.TimeoutException as error:
+                raise FetchTimeout(f"timed out ({_timeout_kind(error)}) fetching {current}", source_ref=url) from error
+            except httpx.HTTPError as error:
+                raise FetchError(f"connection to {target.host} failed: {error or type(error).__name__}", source_ref=url) from error
+            try:
+                status = response.status_code
+                if status in _REDIRECTS:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise HTTPStatusError(f"HTTP {status} redirect without a Location", source_ref=url, status=status)
+                    current = urljoin(current, location)
+                    hops.append(current)
+                    continue
+                if status == 304:
+                    return FetchResult(
+                        url=url, final_url=current, status=304, etag=response.headers.get("etag") or etag,
+                        last_modified=response.headers.get("last-modified") or last_modified,
+                        redirects=tuple(hops), elapsed_s=time.monotonic() - started,
+                    )
+                if status in (429, 503):
+                    retry_after = parse_retry_after(response.headers.get("retry-after"), cap_s=policy.max_retry_after_s)
+                    waiting = f"Retry-After {retry_after:g}s" if retry_after is not None else "no Retry-After"
+                    raise RateLimited(f"HTTP {status} ({waiting})", source_ref=url, status=status, retry_after_s=retry_after)
+                if not 200 <= status < 300:
+                    raise HTTPStatusError(f"HTTP {status} {response.reason_phrase}".rstrip(), source_ref=url, status=status)
+                content = self._read_body(response, url=url, deadline=deadline)
+                return FetchResult(
+                    url=url,
+                    final_url=current,
+                    status=status,
+                    content=content,
+                    content_type=response.headers.get("content-type"),
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
+                    redirects=tuple(hops),
+                    elapsed_s=time.monotonic() - started,
+                )
+            finally:
+                response.close()
+        raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last: {current})", source_ref=url)
+
+    def _build_request(
+        self, target: _Target, *, accept: str, etag: str | None, last_modified: str | None, remaining: float
+    ) -> httpx.Request:
+        import httpx
+
+        policy = self.policy
+        default_port = 443 if target.scheme == "https" else 80
+        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        if ":" in target.host and target.port != default_port:
+            host_header = f"[{target.host}]:{target.port}"
+        headers = {
+            "Host": host_header,
+            "User-Agent": policy.user_agent,
+            "Accept": accept,
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        # Connect to the checked address; Host and SNI (which TLS verification uses) keep the name.
+        pinned = httpx.URL(target.url).copy_with(host=target.address)
+        timeout = httpx.Timeout(
+            connect=min(policy.connect_timeout_s, remaining),
+            read=min(policy.read_timeout_s, remaining),
+            write=min(policy.read_timeout_s, remaining),
+            pool=min(policy.connect_timeout_s, remaining),
+        )
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        return self.client.build_request("GET", pinned, headers=headers, timeout=timeout, extensions=extensions)
+
+    def _read_body(self, response: httpx.Response, *, url: str, deadline: float) -> bytes:
+        import httpx
+
+        cap = self.policy.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise ResponseTooLarge(f"response is {int(declared)} bytes, over the {cap}-byte cap", source_ref=url)
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise ResponseTooLarge(f"response went over the {cap}-byte cap; stopped reading", source_ref=url)
+                if time.monotonic() > deadline:
+                    raise FetchTimeout(
+                        f"total time limit of {self.policy.total_timeout_s:g}s reached while reading", source_ref=url
+                    )
+        except httpx.TimeoutException as error:
+            raise FetchTimeout(f"timed out ({_timeout_kind(error)}) reading the body", source_ref=url) from error
+        except httpx.DecodingError as error:
+            raise FetchError(f"cannot decode the body ({response.headers.get('content-encoding')}): {error}", source_ref=url) from error
+        except httpx.HTTPError as error:
+            raise FetchError(f"reading the body failed: {error or type(error).__name__}", source_ref=url) from error
+        return bytes(body)
+
+
+def _timeout_kind(error: Exception) -> str:
+    return {"ConnectTimeout": "connect", "ReadTimeout": "read", "WriteTimeout": "write", "PoolTimeout": "pool"}.get(
+        type(error).__name__, "timeout"
+    )
