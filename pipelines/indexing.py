@@ -162,8 +162,9 @@ DEADLETTER_MAPPINGS: dict[str, Any] = {
 }
 
 
-def ensure_indices(client: Elasticsearch, names: IndexNames) -> None:
-    """Create the template, the first concrete index, its aliases and the dead-letter index, once."""
+def ensure_indices(client: Elasticsearch, names: IndexNames, *, update_live_mapping: bool = True) -> None:
+    """Create the template, the first concrete index, its aliases and the dead-letter index, once;
+    add new fields to the live index (``update_live_mapping``)."""
     from elasticsearch import BadRequestError
 
     settings = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
@@ -173,16 +174,16 @@ def ensure_indices(client: Elasticsearch, names: IndexNames) -> None:
         except BadRequestError as error:
             if error.error != "resource_already_exists_exception":
                 raise IndexingError(f"cannot create {names.deadletters}: {error}") from error
+    mappings = article_mappings(english=has_analyzer(client, "english", names.deadletters))
     client.indices.put_index_template(
         name=names.articles_template,
         index_patterns=[f"{names.articles}-*"],
         priority=200,
-        template={
-            "settings": {**settings, "analysis": ARTICLE_ANALYSIS},
-            "mappings": article_mappings(english=has_analyzer(client, "english", names.deadletters)),
-        },
+        template={"settings": {**settings, "analysis": ARTICLE_ANALYSIS}, "mappings": mappings},
         meta={"managed_by": "newsflow", "pipeline_version": __version__},
     )
+    if update_live_mapping and client.indices.exists_alias(name=names.articles_write):
+        _apply_new_fields(client, names, mappings)
     if not client.indices.exists_alias(name=names.articles):
         try:
             client.indices.create(
@@ -196,6 +197,23 @@ def ensure_indices(client: Elasticsearch, names: IndexNames) -> None:
         # Indices made before the write alias existed: add it where the read alias points.
         (current,) = client.indices.get_alias(name=names.articles).body
         client.indices.put_alias(index=current, name=names.articles_write, is_write_index=True)
+
+
+def _apply_new_fields(client: Elasticsearch, names: IndexNames, mappings: dict[str, Any]) -> None:
+    """Add fields a newer pipeline version writes to the live index (additive, in place).
+
+    Changes Elasticsearch cannot apply in place (a new analyzer, a changed type) need a new
+    index: that is what ``newsflow index migrate`` is for, and the error says so.
+    """
+    from elasticsearch import BadRequestError
+
+    try:
+        client.indices.put_mapping(index=names.articles_write, properties=mappings["properties"], dynamic="strict")
+    except BadRequestError as error:
+        raise IndexingError(
+            f"the mapping of {names.articles_write} cannot take this pipeline version's fields in place "
+            f"({error.message}); run `newsflow index migrate` to move the articles to a new index"
+        ) from error
 
 
 def build_document(

@@ -95,7 +95,8 @@ def migrate(
     """Move the articles to a new index built from the current mapping, with no downtime."""
     say = progress or (lambda message: None)
     started = time.perf_counter()
-    ensure_indices(client, names)  # puts the current template, which the new index takes
+    # Puts the current template, which the new index takes; the live index is left as it is.
+    ensure_indices(client, names, update_live_mapping=False)
     source = current_index(client, names)
     target = next_index_name(source)
     if client.indices.exists(index=target):

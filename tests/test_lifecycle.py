@@ -91,3 +91,41 @@ def test_new_writes_go_to_the_new_index_after_migration(es_client, names):
     _load(es_client, names, [3])
     assert es_client.count(index=report.target_index)["count"] == 4
     assert es_client.count(index=report.source_index)["count"] == 3
+
+
+def test_fields_added_by_a_newer_pipeline_reach_the_live_index(es_client, names):
+    from pipelines import indexing
+
+    # An index created by an older version that lacked a field the current one writes.
+    old_mappings = indexing.article_mappings(english=False)
+    del old_mappings["properties"]["summary"]
+    es_client.indices.create(
+        index=names.first_articles_index, mappings=old_mappings,
+        settings={"analysis": indexing.ARTICLE_ANALYSIS},
+        aliases={names.articles: {}, names.articles_write: {"is_write_index": True}},
+    )
+    ensure_indices(es_client, names)
+    mapping = es_client.indices.get_mapping(index=names.first_articles_index)[names.first_articles_index]["mappings"]
+    assert mapping["properties"]["summary"]["type"] == "text"
+
+
+def test_changes_that_need_a_new_index_say_so(es_client, names):
+    from pipelines import indexing
+    from pipelines.errors import IndexingError
+
+    old_mappings = indexing.article_mappings(english=False)
+    old_mappings["properties"]["word_count"] = {"type": "keyword"}  # the type changed since
+    es_client.indices.create(
+        index=names.first_articles_index, mappings=old_mappings,
+        settings={"analysis": indexing.ARTICLE_ANALYSIS},
+        aliases={names.articles: {}, names.articles_write: {"is_write_index": True}},
+    )
+    with pytest.raises(IndexingError, match="newsflow index migrate"):
+        ensure_indices(es_client, names)
+
+    es_client.index(index=names.articles_write, id="kept", document={"doc_id": "kept", "title": "t"}, refresh=True)
+    report = migrate(es_client, names)
+    assert report.documents_after == 1
+    mapping = es_client.indices.get_mapping(index=report.target_index)[report.target_index]["mappings"]
+    assert mapping["properties"]["word_count"]["type"] == "integer"
+    ensure_indices(es_client, names)  # and ingestion can go on
