@@ -97,7 +97,7 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
         _visualization(
             names, "vis-feed-health", "newsflow · feed health", "table",
             [{"id": "1", "enabled": True, "type": "max", "schema": "metric", "params": {"field": "consecutive_failures"}},
-             _terms("feed", 50)],
+             _terms("name", 50)],
             feeds["id"], table,
         ),
         _visualization(names, "vis-dead-letters", "newsflow · dead letters by stage", "table",
