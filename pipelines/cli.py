@@ -137,6 +137,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     result = search(
         connect(settings), IndexNames(settings.index_prefix), args.query, filters=filters, size=args.size,
         published_from=getattr(args, "date_from", None), published_to=getattr(args, "date_to", None),
+        about=getattr(args, "about", False),
     )
     if args.json:
         print(json.dumps({
@@ -146,6 +147,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             "facets": {name: [{"value": v, "count": c} for v, c in values] for name, values in result.facets.items()},
             "per_day": [{"date": day, "count": count} for day, count in result.per_day],
             "undated": result.undated,
+            "about": list(result.about),
         }, indent=2, ensure_ascii=False))
         return 0
     print(f"{result.total} article(s) match {args.query!r}")
@@ -164,6 +166,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {day}  {'█' * max(1, round(20 * count / widest))} {count}")
     if result.undated:
         print(f"  ({result.undated} without a publication date)")
+    if result.about:
+        print("\nWhat these articles are about: " + ", ".join(result.about))
     return 0
 
 
@@ -350,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         find.add_argument(f"--{option}", action="append", help=f"filter on {field} (repeatable)")
     find.add_argument("--from", dest="date_from", type=_date, help="published on or after (YYYY-MM-DD)")
     find.add_argument("--to", dest="date_to", type=_date, help="published on or before (YYYY-MM-DD)")
+    find.add_argument("--about", action="store_true", help="also list terms that set the matches apart (significant_text)")
     find.add_argument("--size", type=int, default=10)
     find.add_argument("--json", action="store_true")
     find.set_defaults(handler=cmd_search)

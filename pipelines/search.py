@@ -32,6 +32,7 @@ class SearchResult:
     facets: dict[str, tuple[tuple[str, int], ...]]  # facet → (value, count), most frequent first
     per_day: tuple[tuple[str, int], ...] = ()  # (YYYY-MM-DD, count) by publication date
     undated: int = 0  # matches with no publication date (not in ``per_day``)
+    about: tuple[str, ...] = ()  # terms unusually frequent in the matches (significant_text)
 
 
 def build_query(
@@ -74,10 +75,17 @@ def search(
     published_to: date | None = None,
     size: int = 10,
     facet_size: int = 10,
+    about: bool = False,
 ) -> SearchResult:
     aggregations: dict[str, Any] = {field: {"terms": {"field": field, "size": facet_size}} for field in AGGREGATED_FIELDS}
     aggregations["per_day"] = {"date_histogram": {"field": "published_at", "calendar_interval": "day", "format": "yyyy-MM-dd"}}
     aggregations["undated"] = {"missing": {"field": "published_at"}}
+    if about:
+        # What sets these matches apart from the whole index, on the best 200 per shard.
+        aggregations["about"] = {
+            "sampler": {"shard_size": 200},
+            "aggs": {"terms": {"significant_text": {"field": "body", "size": 12, "filter_duplicate_text": True}}},
+        }
     response = client.search(
         index=names.articles,
         query=build_query(query, filters, published_from=published_from, published_to=published_to),
@@ -118,4 +126,5 @@ def search(
         facets=facets,
         per_day=per_day,
         undated=results["undated"]["doc_count"],
+        about=tuple(bucket["key"] for bucket in results["about"]["terms"]["buckets"]) if about else (),
     )

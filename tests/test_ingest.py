@@ -186,3 +186,30 @@ def test_search_highlights_and_counts_facets(es_client, names, extractor, folder
 
     captions_only = search(es_client, names, "Gdansk AFP")
     assert [hit.source_ref for hit in captions_only.hits] == ["europe/baltic.txt"]
+
+
+def test_search_says_what_a_set_of_articles_is_about(es_client, names, extractor, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    clinics = [
+        "Engineers installed solar panels on the roof of the clinic in Nakuru on Monday.",
+        "The clinic in Kisumu now runs its fridges on solar panels and a battery bank.",
+        "Nurses in Eldoret said the clinic kept vaccines cold after panels were fitted.",
+        "A clinic near Nyeri replaced its diesel generator with rooftop panels last month.",
+        "Doctors at a clinic in Garissa welcomed panels donated by a charity from Nairobi.",
+    ]
+    ferries = [
+        "The ferry from Mombasa to Likoni ran late on Tuesday after an engine fault.",
+        "Passengers queued for hours as the ferry terminal in Lamu closed for repairs.",
+        "A new ferry will link Kisumu and Homa Bay across the lake from next year.",
+        "The ferry operator raised fares for cars while foot passengers still travel free.",
+        "Engineers inspected the ferry ramps at Likoni ahead of the holiday season.",
+    ]
+    for number, (clinic, ferry) in enumerate(zip(clinics, ferries, strict=True)):
+        (folder / f"clinic-{number}.txt").write_text(f"Clinic story {number}\n\n{clinic}\n")
+        (folder / f"ferry-{number}.txt").write_text(f"Ferry story {number}\n\n{ferry}\n")
+    run_folder(folder, es_client, names, extractor, "run-1")
+
+    result = search(es_client, names, "clinic", about=True)
+    assert result.total == 5
+    assert "panels" in result.about and "ferry" not in result.about
