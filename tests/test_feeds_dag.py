@@ -1,0 +1,85 @@
+"""The news_feeds DAG for real: dag.test() polls feeds served on 127.0.0.1 into the real Elasticsearch."""
+
+from __future__ import annotations
+
+import pytest
+
+from feed_server import start_feed_server
+from pipelines.indexing import IndexNames
+from test_dags import airflow_env, dag_bag  # noqa: F401 (module fixtures: throwaway AIRFLOW_HOME, parsed DAG folder)
+
+pytestmark = [pytest.mark.airflow, pytest.mark.elasticsearch]
+
+
+@pytest.fixture(scope="module")
+def server():
+    state, httpd = start_feed_server()
+    state.slow_seconds = 2.0
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _summary(run) -> dict:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run.run_id, dag_ids="news_feeds", task_ids="summarize", key="return_value")
+        return XComModel.deserialize_value(session.scalars(query).one())
+
+
+def test_feeds_dag_is_scheduled_and_maps_one_task_per_feed(dag_bag):
+    dag = dag_bag.get_dag("news_feeds")
+    assert {t.task_id for t in dag.tasks} == {"prepare_indices", "plan_feeds", "poll_feed", "summarize"}
+    assert dag.get_task("poll_feed").map_index_template == "{{ feed_name }}"
+    assert dag.get_task("summarize").trigger_rule == "all_done"
+    assert dag.timetable.expression == "*/15 * * * *"
+    assert all(task.retries == 2 for task in dag.tasks)
+
+
+def test_feeds_dag_indexes_served_entries_and_an_unchanged_second_run_extracts_nothing(
+    dag_bag, server, isolated_settings, es_client, monkeypatch
+):
+    monkeypatch.setenv("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("NEWSFLOW_FEEDS_READ_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("NEWSFLOW_FEEDS_HOST_INTERVAL_S", "0")
+    feeds = [
+        {"name": "rss2", "url": server.url("/rss2.xml"), "tags": ["harbour"]},
+        {"name": "atom", "url": server.url("/atom.xml")},
+        {"name": "rdf", "url": server.url("/rdf.xml")},
+        {"name": "bozo", "url": server.url("/bozo.xml")},
+        {"name": "limited", "url": server.url("/limited.xml")},
+        {"name": "slow", "url": server.url("/slow.xml")},
+        {"name": "metadata", "url": "http://169.254.169.254/latest/meta-data/"},
+    ]
+    dag = dag_bag.get_dag("news_feeds")
+    names = IndexNames(isolated_settings.index_prefix)
+
+    run = dag.test(run_conf={"feeds": feeds})
+    assert run.state == "success"
+    first = {row["feed"]: row for row in _summary(run)["feeds"]}
+    assert {name: row["outcome"] for name, row in first.items()} == {
+        "rss2": "fetched", "atom": "fetched", "rdf": "fetched", "bozo": "fetched",
+        "limited": "rate_limited", "slow": "failed", "metadata": "refused",
+    }
+    assert [first[name]["new"] for name in ("rss2", "atom", "rdf", "bozo")] == [3, 2, 1, 1]
+    assert "link-local" in first["metadata"]["error"] and "not well-formed" in first["bozo"]["bozo_reason"]
+    es_client.indices.refresh(index=names.articles)
+    assert es_client.count(index=names.articles, query={"term": {"run_id": run.run_id}})["count"] == 7
+    assert es_client.count(index=names.articles, query={"term": {"source": "feed:atom"}})["count"] == 2
+
+    second = dag.test(run_conf={"feeds": feeds})
+    assert second.state == "success"
+    summary = _summary(second)
+    outcomes = {row["feed"]: row["outcome"] for row in summary["feeds"]}
+    assert outcomes == {
+        "rss2": "not_modified", "atom": "not_modified", "rdf": "fetched", "bozo": "fetched",
+        "limited": "not_due", "slow": "not_due", "metadata": "not_due",
+    }
+    assert summary["totals"]["new"] == 0 and summary["totals"]["duplicate"] == 0
+    assert summary["totals"]["extracted"] == 0  # nothing reached spaCy
+    assert summary["totals"]["unchanged"] == 2  # rdf and bozo have no validators: re-read, matched by content hash
+    es_client.indices.refresh(index=names.articles)
+    assert es_client.count(index=names.articles)["count"] == 7
+    assert es_client.count(index=names.articles, query={"term": {"run_id": second.run_id}})["count"] == 0
