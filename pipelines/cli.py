@@ -116,6 +116,21 @@ def cmd_ingest_folder(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_ingest_feeds(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.feed_tasks import plan_feeds, poll_feeds, prepare_feed_indices
+
+    feeds = plan_feeds(config_path=Path(args.config) if args.config else None, only=args.feed)
+    prepare_feed_indices(settings)
+    results = poll_feeds(feeds, settings=settings, run_id=f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}", force=args.force)
+    if args.json:
+        print(json.dumps([result.to_dict() for result in results], indent=2))
+    for result in [] if args.json else results:
+        detail = result.error or (f"next poll {result.next_poll}" if result.outcome == "not_due" else "")
+        print(f"{result.feed:<24} {result.outcome:<13} new: {result.new}  unchanged: {result.unchanged}  "
+              f"failed: {result.failed}" + (f"  ({detail})" if detail else ""))
+    return 1 if any(r.failed or r.outcome in ("failed", "refused") for r in results) else 0
+
+
 # --- search --------------------------------------------------------------------------------------
 
 
@@ -347,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument("--batch-size", type=int, help="articles per spaCy and bulk batch")
     folder.add_argument("--json", action="store_true", help="print the summary as JSON")
     folder.set_defaults(handler=cmd_ingest_folder)
+    feeds = sources.add_parser("feeds", help="poll RSS/Atom feeds (conditional GET, ttl, Retry-After) and ingest new entries")
+    feeds.add_argument("--config", help="feed list (default: NEWSFLOW_FEEDS_CONFIG or feeds.yaml in the checkout)")
+    feeds.add_argument("--feed", action="append", metavar="NAME", help="only this feed (repeatable)")
+    feeds.add_argument("--force", action="store_true", help="poll even if not due (Retry-After is still honoured)")
+    feeds.add_argument("--json", action="store_true", help="print per-feed results as JSON")
+    feeds.set_defaults(handler=cmd_ingest_feeds)
 
     find = commands.add_parser("search", help="full-text search with facets")
     find.add_argument("query", help="simple query string; empty for everything")

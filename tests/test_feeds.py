@@ -440,3 +440,27 @@ def test_full_text_feeds_fetch_each_new_page_once(server, isolated_settings, es_
     (doc,) = iter_documents(es_client, names.articles)
     assert "Stavanger" in doc["body"] and "Subscribe" not in doc["body"] and "Home" not in doc["body"]
     assert doc["run_id"] == "full-1"
+
+
+@pytest.mark.elasticsearch
+def test_cli_ingest_feeds_reports_each_feed_and_exits_1_when_one_failed(server, isolated_settings, tmp_path, monkeypatch, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.setenv("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("NEWSFLOW_FEEDS_HOST_INTERVAL_S", "0")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "version: 1\nfeeds:\n"
+        f"  - {{name: atom, url: '{server.url('/atom.xml')}'}}\n"
+        f"  - {{name: gone, url: '{server.url('/missing.xml')}'}}\n"
+        f"  - {{name: metadata, url: 'http://169.254.169.254/latest/meta-data/'}}\n"
+    )
+    assert main(["ingest", "feeds", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "atom" in out and "new: 2" in out
+    assert "HTTP 404" in out and "link-local" in out
+    assert main(["ingest", "feeds", "--config", str(config), "--feed", "atom"]) == 0
+    assert "not_modified" in capsys.readouterr().out
+    config.write_text("feeds:\n  - {name: atom}\n")
+    assert main(["ingest", "feeds", "--config", str(config)]) == 2
+    assert "feeds[0] (atom): url must be an absolute http(s) URL" in capsys.readouterr().err
