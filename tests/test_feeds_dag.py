@@ -59,6 +59,8 @@ def test_feeds_dag_indexes_served_entries_and_an_unchanged_second_run_extracts_n
     run = dag.test(run_conf={"feeds": feeds})
     assert run.state == "success"
     first = {row["feed"]: row for row in _summary(run)["feeds"]}
+    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "poll_feed"]
+    assert sorted(ti.rendered_map_index for ti in mapped) == sorted(feed["name"] for feed in feeds)
     assert {name: row["outcome"] for name, row in first.items()} == {
         "rss2": "fetched", "atom": "fetched", "rdf": "fetched", "bozo": "fetched",
         "limited": "rate_limited", "slow": "failed", "metadata": "refused",
