@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from feed_server import start_feed_server
+from pipelines.airflow_env import airflow_environment
+from pipelines.config import PROJECT_ROOT
 from pipelines.indexing import IndexNames
-from test_dags import airflow_env, dag_bag  # noqa: F401 (module fixtures: throwaway AIRFLOW_HOME, parsed DAG folder)
 
 pytestmark = [pytest.mark.airflow, pytest.mark.elasticsearch]
+
+
+@pytest.fixture(scope="module")
+def dag_bag(test_settings, tmp_path_factory):
+    """The DAG folder parsed with a throwaway AIRFLOW_HOME (migrated SQLite) set in this process."""
+    env = airflow_environment(test_settings.with_changes(state_dir=tmp_path_factory.mktemp("airflow-state")))
+    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
+                   capture_output=True, timeout=300)
+    saved = dict(os.environ)
+    os.environ.update({key: value for key, value in env.items() if key.startswith(("AIRFLOW", "NEWSFLOW_PROJECT"))})
+    from airflow.dag_processing.dagbag import DagBag
+
+    yield DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +52,7 @@ def _summary(run) -> dict:
 
 
 def test_feeds_dag_is_scheduled_and_maps_one_task_per_feed(dag_bag):
+    assert not any("news_feeds" in path for path in dag_bag.import_errors)
     dag = dag_bag.get_dag("news_feeds")
     assert {t.task_id for t in dag.tasks} == {"prepare_indices", "plan_feeds", "poll_feed", "summarize"}
     assert dag.get_task("poll_feed").map_index_template == "{{ feed_name }}"
