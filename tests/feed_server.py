@@ -260,3 +260,12 @@ def start_feed_server() -> tuple[FeedServer, ThreadingHTTPServer]:
     server_state.port = httpd.server_address[1]
     threading.Thread(target=httpd.serve_forever, name="feed-server", daemon=True).start()
     return server_state, httpd
+
+
+def serve_feeds(slow_seconds: float = 2.0):
+    """Body of a module-scoped ``server`` fixture: a running FeedServer, shut down afterwards."""
+    state, httpd = start_feed_server()
+    state.slow_seconds = slow_seconds
+    yield state
+    httpd.shutdown()
+    httpd.server_close()

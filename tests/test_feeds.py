@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feed_server import start_feed_server
+from feed_server import serve_feeds
 from pipelines.errors import (
     FeedConfigError,
     FeedParseError,
@@ -48,11 +48,7 @@ def _policy(**changes) -> FetchPolicy:
 
 @pytest.fixture(scope="module")
 def server():
-    state, httpd = start_feed_server()
-    state.slow_seconds = 2.0
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    yield from serve_feeds(slow_seconds=2.0)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from feed_server import start_feed_server
+from feed_server import serve_feeds
 from pipelines.airflow_env import airflow_environment
 from pipelines.config import PROJECT_ROOT
 from pipelines.indexing import IndexNames
@@ -35,11 +35,7 @@ def dag_bag(test_settings, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server():
-    state, httpd = start_feed_server()
-    state.slow_seconds = 2.0
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    yield from serve_feeds(slow_seconds=2.0)
 
 
 def _summary(run) -> dict:
