@@ -93,3 +93,17 @@ def names(isolated_settings) -> IndexNames:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def airflow_services(test_settings, es_client, tmp_path_factory):
+    """Real Airflow services (tests/airflow_services.py) shared by the session's service tests;
+    they write under an index prefix of their own, deleted afterwards."""
+    from airflow_services import start_airflow_services
+    from pipelines.orchestration import ES_POOL, ES_POOL_SLOTS
+
+    settings = test_settings.with_changes(index_prefix=f"{test_settings.index_prefix}af{uuid.uuid4().hex[:8]}-")
+    home_parent = tmp_path_factory.mktemp("airflow-services")
+    with start_airflow_services(settings, home_parent, pools={ES_POOL: ES_POOL_SLOTS}) as services:
+        yield services
+    delete_indices(es_client, settings.index_prefix)
