@@ -1,33 +1,32 @@
-"""Ingest a folder of article files: plan batches → clean, extract, index each batch → summary.
+"""Ingest a folder of article files into the raw store: plan batches → store each batch → summary.
 
-Only relative file paths and counts travel through XCom; each mapped task reads its own
-files. Document ids come from the files' paths, so re-runs and retries never duplicate.
+This is the ingestion stage only: articles are kept as read, keyed by their stable ids, and an
+update of the ``newsflow_raw_articles`` Asset triggers ``newsflow_enrich`` (clean → extract →
+index). Only relative file paths, ids and counts travel through XCom.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
+
+from pipelines.airflow_links import task_with_kibana_link
+from pipelines.orchestration import DEFAULT_ARGS, ES_POOL, RAW_ARTICLES
 
 SAMPLE_FOLDER = str(Path(__file__).resolve().parent.parent / "samples" / "articles")
 
 
 @dag(
     dag_id="newsflow_folder",
-    description="Ingest every article file under a folder into Elasticsearch",
+    description="Store every article file under a folder in the raw store (enrichment follows via the Asset)",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=2,
     tags=["newsflow", "ingestion"],
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=20),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=5),
-    },
+    default_args=DEFAULT_ARGS,
     params={
         "folder": Param(
             SAMPLE_FOLDER,
@@ -47,7 +46,7 @@ SAMPLE_FOLDER = str(Path(__file__).resolve().parent.parent / "samples" / "articl
             minimum=1,
             maximum=5000,
             title="Files per mapped task",
-            description="Each mapped task loads spaCy once and ingests this many files.",
+            description="Each mapped task reads and stores this many files.",
         ),
     },
 )
@@ -67,14 +66,16 @@ def newsflow_folder():
             Path(params["folder"]), files_per_batch=params["files_per_batch"], source_name=params["source_name"]
         )
 
-    @task(map_index_template="{{ batch_label }}")
-    def ingest_batch(batch: dict) -> dict:
+    @task_with_kibana_link(
+        map_index_template="{{ batch_label }}", pool=ES_POOL, max_active_tis_per_dagrun=4, outlets=[RAW_ARTICLES]
+    )
+    def store_batch(batch: dict) -> dict:
         from pipelines.config import Settings
-        from pipelines.tasks import ingest_folder_files
+        from pipelines.tasks import store_folder_files
 
         context = get_current_context()
         context["batch_label"] = batch["label"]  # names the mapped task instance in the UI
-        summary = ingest_folder_files(
+        stored = store_folder_files(
             Path(batch["folder"]),
             batch["files"],
             settings=Settings.from_env(),
@@ -82,17 +83,21 @@ def newsflow_folder():
             dag_id=context["dag"].dag_id,
             source_name=batch["source_name"],
         )
-        return summary.to_dict()
+        context["outlet_events"][RAW_ARTICLES].extra = {
+            "dag_id": context["dag"].dag_id, "run_id": context["run_id"],
+            "stored": stored["stored"], "unchanged": stored["unchanged"],
+        }
+        return {key: value for key, value in stored.items() if key != "doc_ids"} | {"articles": len(stored["doc_ids"])}
 
     @task
     def summarize(results: list[dict]) -> dict:
-        from pipelines.tasks import summarize
+        from pipelines.tasks import summarize_store
 
-        return summarize(list(results))
+        return summarize_store(list(results))
 
     batches = plan_batches()
     prepare_indices() >> batches
-    summarize(ingest_batch.expand(batch=batches))
+    summarize(store_batch.expand(batch=batches))
 
 
 newsflow_folder()

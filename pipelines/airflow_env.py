@@ -45,3 +45,19 @@ def airflow_environment(settings: Settings, base: Mapping[str, str] | None = Non
         }
     )
     return env
+
+
+def prepare_airflow(settings: Settings) -> dict[str, str]:
+    """Migrate the metadata database and create the pools the DAGs use; returns the environment."""
+    import subprocess
+
+    from pipelines.orchestration import ES_POOL, ES_POOL_SLOTS
+
+    env = airflow_environment(settings)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [airflow, "pools", "set", ES_POOL, str(ES_POOL_SLOTS), "Bulk writers against Elasticsearch (newsflow)"],
+        env=env, check=True, stdout=subprocess.DEVNULL,
+    )
+    return env

@@ -305,35 +305,46 @@ def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Start the local node, ingest the sample folder through the Airflow DAG, show a faceted search."""
-    from pipelines.airflow_env import airflow_environment
+    """Start the local node, run the folder DAG then the enrich DAG on the samples, show a faceted search."""
+    from pipelines.airflow_env import prepare_airflow
 
     if not settings.elasticsearch.is_external:
         from pipelines.local_node import LocalNode
 
         info = LocalNode(settings, progress=_print_err).start()
         _print_err(f"Elasticsearch {info.version} at {info.url}")
-    env = airflow_environment(settings)
+    _print_err("preparing Airflow (metadata database, pools)…")
+    env = prepare_airflow(settings)
+    folder = Path(args.folder).resolve()
+    stages = [
+        (FOLDER_DAG_ID, {"folder": str(folder), "source_name": None, "files_per_batch": 200}, "NEWSFLOW_STORE"),
+        # What the Asset event would trigger under a scheduler: enrich this source's raw articles.
+        ("newsflow_enrich", {"sources": [f"folder:{folder.name}"], "ingest_run_ids": [], "force": False,
+                             "articles_per_batch": 200}, "NEWSFLOW_SUMMARY"),
+    ]
     airflow = str(Path(sys.executable).with_name("airflow"))
-    _print_err("preparing the Airflow metadata database (airflow db migrate)…")
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-    conf = json.dumps({"folder": str(Path(args.folder).resolve())})
-    _print_err(f"running DAG {FOLDER_DAG_ID} on {args.folder} (airflow dags test)…")
-    log_path = settings.airflow_home / "demo-dag-test.log"
-    with log_path.open("w") as log:
-        code = subprocess.call([airflow, "dags", "test", FOLDER_DAG_ID, "--conf", conf], env=env, stdout=log, stderr=subprocess.STDOUT)
-    if code != 0:
-        _print_err(f"the DAG run failed (exit {code}); its log: {log_path}")
-        return code
-    summary = _last_summary(log_path)
-    if summary:
-        print("DAG run summary: " + "  ".join(f"{k}: {summary[k]}" for k in ("seen", "indexed", "unchanged", "duplicate", "failed")))
-    return cmd_search(argparse.Namespace(query=args.query, size=3, json=False, **dict.fromkeys(FACET_OPTIONS)), settings)
+    for dag_id, conf, marker in stages:
+        _print_err(f"running DAG {dag_id} (airflow dags test)…")
+        log_path = settings.airflow_home / f"demo-{dag_id}.log"
+        with log_path.open("w") as log:
+            code = subprocess.call(
+                [airflow, "dags", "test", dag_id, "--conf", json.dumps(conf)], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        if code != 0:
+            _print_err(f"the DAG run failed (exit {code}); its log: {log_path}")
+            return code
+        summary = _last_summary(log_path, marker)
+        if summary:
+            print(f"{dag_id}: " + "  ".join(f"{key}: {value}" for key, value in summary.items()))
+    return cmd_search(
+        argparse.Namespace(query=args.query, size=3, json=False, about=False, date_from=None, date_to=None,
+                           **dict.fromkeys(FACET_OPTIONS)),
+        settings,
+    )
 
 
-def _last_summary(log_path: Path) -> dict[str, Any] | None:
-    marker = "NEWSFLOW_SUMMARY "
-    lines = [line.split(marker, 1)[1] for line in log_path.read_text(errors="replace").splitlines() if marker in line]
+def _last_summary(log_path: Path, marker: str = "NEWSFLOW_SUMMARY") -> dict[str, Any] | None:
+    lines = [line.split(marker + " ", 1)[1] for line in log_path.read_text(errors="replace").splitlines() if marker + " " in line]
     if not lines:
         return None
     # Log formatters append fields after the message; read just the JSON object.
@@ -416,7 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
     args = build_parser().parse_args(argv)
+    # Request-level client logs belong in debug sessions, not in command output (Airflow's
+    # logging setup, once imported, would print them).
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
         return args.handler(args, settings)

@@ -135,6 +135,7 @@ def ingest_batch(
     run: RunInfo,
     seen_hashes: dict[str, str] | None = None,
     seen_signatures: SignatureIndex | None = None,
+    force: bool = False,
 ) -> IngestSummary:
     """Clean, extract and index one batch; ``seen_hashes`` and ``seen_signatures`` carry exact- and
     near-duplicate detection across batches of one run."""
@@ -145,7 +146,8 @@ def ingest_batch(
 
     fingerprints = fetch_fingerprints(client, names, [raw.doc_id for raw in raws])
     model = extractor.model_version
-    changed = [raw for raw in raws if not _is_unchanged(raw, fingerprints.get(raw.doc_id), model)]
+    # ``force`` re-enriches even what this pipeline and model version already indexed.
+    changed = raws if force else [raw for raw in raws if not _is_unchanged(raw, fingerprints.get(raw.doc_id), model)]
     unchanged = len(raws) - len(changed)
 
     enriched = _extract_all(extractor, _clean_all(changed, failures), failures)
@@ -196,6 +198,7 @@ def ingest(
     run: RunInfo,
     batch_size: int = 64,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> IngestSummary:
     """Ingest a whole stream in batches, then refresh so the result is searchable at once."""
     summary = IngestSummary()
@@ -204,7 +207,7 @@ def ingest(
     for batch in _batches(items, batch_size):
         result = ingest_batch(
             batch, client=client, names=names, extractor=extractor, run=run,
-            seen_hashes=seen_hashes, seen_signatures=seen_signatures,
+            seen_hashes=seen_hashes, seen_signatures=seen_signatures, force=force,
         )
         summary = summary.add(result)
         if progress:
