@@ -41,7 +41,7 @@ def dag_bag(airflow_env):
 
 def test_dag_folder_imports_without_errors(dag_bag):
     assert dag_bag.import_errors == {}
-    assert {"newsflow_folder", "newsflow_enrich", "newsflow_reprocess", "news_feeds"} <= set(dag_bag.dag_ids)
+    assert {"newsflow_folder", "newsflow_enrich", "newsflow_reprocess", "newsflow_inbox", "news_feeds"} <= set(dag_bag.dag_ids)
 
 
 def test_stage_tasks_retry_use_the_elasticsearch_pool_and_name_their_batches(dag_bag):
