@@ -29,6 +29,7 @@ from pipelines.errors import FeedParseError, FetchError, FetchRefused, RateLimit
 from pipelines.feed_state import FeedState, ensure_state_index, load_state, save_state
 from pipelines.fetching import PAGE_ACCEPT, Fetcher, FetchPolicy
 from pipelines.indexing import IndexNames, RunInfo, fetch_fingerprints
+from pipelines.raw_store import store_raw
 from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle
 from pipelines.runner import ingest
 from pipelines.sources.feeds import FeedConfig, feeds_from_data, load_feed_config, parse_feed, read_entries, select_feeds
@@ -212,6 +213,9 @@ def poll_feed(
             known = [0]
             if feed.full_text:
                 items = _with_full_text(items, fetcher=fetcher, client=client, names=names, known=known)
+            items = list(items)  # one feed's entries: small
+            # Kept in the raw store too, so enrich backfills and reprocess runs can replay feeds.
+            store_raw(client, names, items, run)
             counting = CountingExtractor(extractor)
             summary = ingest(items, client=client, names=names, extractor=counting, run=run, batch_size=batch_size)
             outcome = "fetched"

@@ -89,6 +89,9 @@ def test_feeds_dag_indexes_served_entries_and_an_unchanged_second_run_extracts_n
     es_client.indices.refresh(index=names.articles)
     assert es_client.count(index=names.articles, query={"term": {"run_id": run.run_id}})["count"] == 7
     assert es_client.count(index=names.articles, query={"term": {"source": "feed:atom"}})["count"] == 2
+    from pipelines.raw_store import raw_index  # entries are kept raw too, for replays and backfills
+
+    assert es_client.count(index=raw_index(names), query={"term": {"ingest_run_id": run.run_id}})["count"] == 7
 
     second = dag.test(run_conf={"feeds": feeds})
     assert second.state == "success"
