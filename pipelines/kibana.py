@@ -28,6 +28,11 @@ def _id(names: IndexNames, kind: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{names.prefix}:{kind}"))
 
 
+def run_documents_data_view_id(names: IndexNames) -> str:
+    """The data view over the articles and the raw store that Airflow's extra link opens per run."""
+    return _id(names, "run-documents")
+
+
 def _search_source(index_ref: str = "kibanaSavedObjectMeta.searchSourceJSON.index", query: str = "") -> str:
     return json.dumps(
         {"query": {"query": query, "language": "kuery"}, "filter": [], "indexRefName": index_ref}, separators=(",", ":")
@@ -76,6 +81,8 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     articles = _data_view(names, "articles", names.articles, "published_at", "newsflow articles")
     dead = _data_view(names, "deadletters", names.deadletters, "failed_at", "newsflow dead letters")
     feeds = _data_view(names, "feed-state", f"{names.prefix}feed-state", None, "newsflow feed health")
+    runs = _data_view(names, "run-documents", f"{names.articles},{names.prefix}raw-articles", "fetched_at",
+                      "newsflow documents by run")
     table = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": False}
     pie = {"type": "pie", "addTooltip": True, "addLegend": True, "legendPosition": "right", "isDonut": True}
     visualizations = [
@@ -142,7 +149,7 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
         },
         "references": references,
     }
-    return [articles, dead, feeds, *visualizations, search, dashboard]
+    return [articles, dead, feeds, runs, *visualizations, search, dashboard]
 
 
 def to_ndjson(objects: Iterable[dict[str, Any]]) -> str:

@@ -230,6 +230,33 @@ class AirflowServices:
                 raise AirflowServiceError(f"no matching run of {dag_id} within {timeout_s:.0f}s: {self.dag_runs(dag_id)}")
             time.sleep(1)
 
+    def wait_for_started_runs(self, dag_id: str, predicate: Callable[[dict], bool], *, timeout_s: float = 180,
+                              settle_s: float = 5) -> list[dict]:
+        """Runs the test did not trigger itself (asset events, schedule) that match ``predicate``:
+        waits until there is at least one, every one succeeded, and no new one came for ``settle_s``.
+        (Several asset events can start several runs.)"""
+        deadline = time.monotonic() + timeout_s
+        seen: list[str] = []
+        settled_since = None
+        while True:
+            runs = [run for run in self.dag_runs(dag_id) if predicate(run)]
+            ids = sorted(run["dag_run_id"] for run in runs)
+            for run in runs:
+                if run["state"] == "failed":
+                    raise AirflowServiceError(f"expected success\n{self.describe_run(dag_id, run['dag_run_id'])}")
+            done = bool(runs) and all(run["state"] == "success" for run in runs)
+            if not done or ids != seen:
+                settled_since, seen = None, ids
+            elif settled_since is None:
+                settled_since = time.monotonic()
+            elif time.monotonic() - settled_since >= settle_s:
+                return runs
+            if time.monotonic() > deadline:
+                details = "\n".join(self.describe_run(dag_id, run_id) for run_id in ids) or "no matching run"
+                raise AirflowServiceError(f"runs of {dag_id} not settled within {timeout_s:.0f}s\n{details}")
+            self.check_alive()
+            time.sleep(1)
+
     def ensure_pool(self, name: str, slots: int, description: str = "") -> None:
         response = self.request("GET", f"/api/v2/pools/{name}")
         if response.status_code == 404:

@@ -95,6 +95,9 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+KIBANA_URL_FOR_TESTS = "http://kibana.invalid:5601"
+
+
 @pytest.fixture(scope="session")
 def airflow_services(test_settings, es_client, tmp_path_factory):
     """Real Airflow services (tests/airflow_services.py) shared by the session's service tests;
@@ -104,6 +107,7 @@ def airflow_services(test_settings, es_client, tmp_path_factory):
 
     settings = test_settings.with_changes(index_prefix=f"{test_settings.index_prefix}af{uuid.uuid4().hex[:8]}-")
     home_parent = tmp_path_factory.mktemp("airflow-services")
-    with start_airflow_services(settings, home_parent, pools={ES_POOL: ES_POOL_SLOTS}) as services:
+    kibana = {"KIBANA_URL": KIBANA_URL_FOR_TESTS}  # never contacted: the extra link's base
+    with start_airflow_services(settings, home_parent, pools={ES_POOL: ES_POOL_SLOTS}, extra_env=kibana) as services:
         yield services
     delete_indices(es_client, settings.index_prefix)

@@ -31,7 +31,7 @@ def test_every_reference_resolves_to_an_earlier_object():
             assert (reference["type"], reference["id"]) in seen, f"{obj['type']} {obj['id']} → {reference}"
         seen.add((obj["type"], obj["id"]))
     kinds = [obj["type"] for obj in objects]
-    assert kinds.count("index-pattern") == 3 and "search" in kinds and kinds[-1] == "dashboard"
+    assert kinds.count("index-pattern") == 4 and "search" in kinds and kinds[-1] == "dashboard"
 
 
 def test_objects_follow_the_index_prefix_and_the_mapping():

@@ -1,0 +1,74 @@
+"""What an operator wants to see at a glance: per-feed health and per-run document counts.
+
+Read from Elasticsearch (the feed-state index and aggregations over the documents' ``dag_id`` /
+``run_id``); served by the Airflow plugin in ``plugins/`` and usable from anywhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipelines.feed_state import load_states
+from pipelines.indexing import IndexNames
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+UNHEALTHY_OUTCOMES = {"failed", "refused"}
+
+
+def feed_health(client: Elasticsearch, names: IndexNames) -> list[dict[str, Any]]:
+    """One row per feed: healthy or not, and the facts that say why."""
+    rows = []
+    for state in load_states(client, names):
+        document = state.to_document()
+        healthy = state.consecutive_failures == 0 and state.last_outcome not in UNHEALTHY_OUTCOMES
+        rows.append({
+            "name": state.name,
+            "healthy": healthy,
+            **{key: document[key] for key in (
+                "url", "last_outcome", "last_status", "last_success", "last_attempt", "last_error",
+                "consecutive_failures", "entries_seen", "next_poll", "next_poll_reason", "bozo_reason",
+            )},
+        })
+    return rows
+
+
+def _runs(client: Elasticsearch, index: str, dag_field: str, run_field: str, time_field: str, stage: str,
+          per_dag: int) -> list[dict[str, Any]]:
+    response = client.search(
+        index=index, size=0, ignore_unavailable=True, allow_no_indices=True,
+        aggs={"dags": {
+            "terms": {"field": dag_field, "size": 50},
+            "aggs": {"runs": {
+                "terms": {"field": run_field, "size": per_dag, "order": {"last": "desc"}},
+                "aggs": {"last": {"max": {"field": time_field}}},
+            }},
+        }},
+    )
+    rows = []
+    for dag in (response.get("aggregations") or {}).get("dags", {}).get("buckets", []):
+        for run in dag["runs"]["buckets"]:
+            last = run["last"].get("value_as_string")
+            rows.append({"stage": stage, "dag_id": dag["key"], "run_id": run["key"], "documents": run["doc_count"],
+                         "last": last})
+    return rows
+
+
+def run_counts(client: Elasticsearch, names: IndexNames, *, per_dag: int = 20) -> list[dict[str, Any]]:
+    """Documents per DAG run, newest runs first: indexed articles (by the run that enriched them)
+    and raw articles (by the run that stored them)."""
+    rows = _runs(client, names.articles, "dag_id", "run_id", "indexed_at", "indexed", per_dag)
+    rows += _runs(client, f"{names.prefix}raw-articles", "ingest_dag_id", "ingest_run_id", "fetched_at", "raw",
+                  per_dag)
+    return sorted(rows, key=lambda row: row["last"] or "", reverse=True)
+
+
+def operations_status(client: Elasticsearch, names: IndexNames) -> dict[str, Any]:
+    return {
+        "generated_at": datetime.now(UTC).isoformat(),
+        "index_prefix": names.prefix,
+        "feeds": feed_health(client, names),
+        "runs": run_counts(client, names),
+    }

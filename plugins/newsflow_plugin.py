@@ -1,0 +1,98 @@
+"""newsflow's Airflow plugin: the Kibana extra link and the operations page.
+
+- ``Kibana: this run's documents`` on tasks declared with ``@task_with_kibana_link`` (see
+  ``pipelines/airflow_links.py``), built by the api-server from ``KIBANA_URL``.
+- ``/newsflow/`` (an HTML page, also in the UI's navigation) and ``/newsflow/api/status``
+  (JSON): per-feed health from the feed-state index and per-run document counts.
+
+Airflow does not authenticate plugin apps, so this one does it itself: every route depends on
+the caller's Airflow token (``Authorization: Bearer …`` or the UI's session cookie) and on
+permission to read DAG runs; the generated docs and OpenAPI routes, which such dependencies
+would not cover, are switched off.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import requires_access_dag
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
+
+from pipelines.airflow_links import KibanaRunDocumentsLink
+
+URL_PREFIX = "/newsflow"
+
+
+def _status() -> dict[str, Any]:
+    from pipelines.config import Settings
+    from pipelines.elastic import connect
+    from pipelines.indexing import IndexNames
+    from pipelines.operations import operations_status
+
+    settings = Settings.from_env()
+    client = connect(settings)
+    try:
+        return operations_status(client, IndexNames(settings.index_prefix))
+    finally:
+        client.close()
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], empty: str) -> str:
+    if not rows:
+        return f"<p>{escape(empty)}</p>"
+    head = "".join(f"<th>{escape(column)}</th>" for column in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape('' if row.get(c) is None else str(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _page(status: dict[str, Any]) -> str:
+    feeds = [{**feed, "health": "ok" if feed["healthy"] else "FAILING"} for feed in status["feeds"]]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>newsflow operations</title>
+<style>body{{font-family:sans-serif;margin:1.5rem}}table{{border-collapse:collapse;margin-bottom:2rem}}
+td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.9rem}}</style></head>
+<body><h1>newsflow operations</h1>
+<p>Index prefix <code>{escape(status["index_prefix"])}</code>, as of {escape(status["generated_at"])}.
+JSON: <a href="api/status">api/status</a>.</p>
+<h2>Feed health</h2>
+{_table(feeds, ["name", "health", "last_outcome", "last_success", "consecutive_failures", "next_poll",
+                "next_poll_reason", "last_error"], "No feed has been polled yet.")}
+<h2>Documents per run</h2>
+{_table(status["runs"], ["stage", "dag_id", "run_id", "documents", "last"], "No documents yet.")}
+</body></html>"""
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="newsflow operations",
+        docs_url=None, redoc_url=None, openapi_url=None,  # would be served without the dependency below
+        dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))],
+    )
+
+    @app.get("/api/status")
+    def status() -> dict[str, Any]:
+        """Feed health and per-run document counts."""
+        return _status()
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return _page(_status())
+
+    return app
+
+
+class NewsflowPlugin(AirflowPlugin):
+    name = "newsflow"
+    operator_extra_links = [KibanaRunDocumentsLink()]
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "newsflow operations"}]
+    external_views = [
+        {"name": "newsflow operations", "href": f"{URL_PREFIX.lstrip('/')}/", "destination": "nav",
+         "category": "browse", "url_route": "newsflow-operations"},
+    ]
