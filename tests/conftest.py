@@ -7,17 +7,44 @@ on a free port, so a developer's running node and data are never touched.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pipelines.airflow_env import airflow_environment
 from pipelines.config import Settings
 from pipelines.elastic import connect
 from pipelines.indexing import IndexNames
+
+
+# Airflow reads its configuration once per process, at first import, so every in-process use
+# (DagBag, dag.test) must share one AIRFLOW_HOME, set before anything imports airflow. Its
+# metadata database is migrated by the ``in_process_airflow`` fixture. Airflow services started
+# by tests get homes of their own through explicit subprocess environments.
+_IN_PROCESS_STATE = Path(tempfile.mkdtemp(prefix="newsflow-test-airflow-"))
+atexit.register(shutil.rmtree, _IN_PROCESS_STATE, ignore_errors=True)
+_IN_PROCESS_ENV = {
+    **airflow_environment(Settings.from_env().with_changes(state_dir=_IN_PROCESS_STATE)),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+}
+os.environ.update({k: v for k, v in _IN_PROCESS_ENV.items() if k.startswith(("AIRFLOW", "NEWSFLOW_PROJECT"))})
+
+
+@pytest.fixture(scope="session")
+def in_process_airflow() -> dict[str, str]:
+    """The migrated metadata database behind this process's Airflow (for DagBag and dag.test)."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=_IN_PROCESS_ENV, check=True, capture_output=True, timeout=300)
+    return _IN_PROCESS_ENV
 
 
 def _free_port() -> int:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipelines.airflow_env import airflow_environment
 from pipelines.config import PROJECT_ROOT
 from pipelines.indexing import IndexNames, iter_documents
 
@@ -18,22 +14,7 @@ pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
-def airflow_env(test_settings, tmp_path_factory):
-    """A throwaway AIRFLOW_HOME with a migrated SQLite metadata DB, set in this process's environment."""
-    settings = test_settings.with_changes(state_dir=tmp_path_factory.mktemp("airflow-state"))
-    env = airflow_environment(settings)
-    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    saved = dict(os.environ)
-    os.environ.update({key: value for key, value in env.items() if key.startswith(("AIRFLOW", "NEWSFLOW_PROJECT"))})
-    yield env
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-@pytest.fixture(scope="module")
-def dag_bag(airflow_env):
+def dag_bag(in_process_airflow):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from feed_server import serve_feeds
-from pipelines.airflow_env import airflow_environment
 from pipelines.config import PROJECT_ROOT
 from pipelines.indexing import IndexNames
 
@@ -18,19 +14,10 @@ pytestmark = [pytest.mark.airflow, pytest.mark.elasticsearch]
 
 
 @pytest.fixture(scope="module")
-def dag_bag(test_settings, tmp_path_factory):
-    """The DAG folder parsed with a throwaway AIRFLOW_HOME (migrated SQLite) set in this process."""
-    env = airflow_environment(test_settings.with_changes(state_dir=tmp_path_factory.mktemp("airflow-state")))
-    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=300)
-    saved = dict(os.environ)
-    os.environ.update({key: value for key, value in env.items() if key.startswith(("AIRFLOW", "NEWSFLOW_PROJECT"))})
+def dag_bag(in_process_airflow):
     from airflow.dag_processing.dagbag import DagBag
 
-    yield DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
-    os.environ.clear()
-    os.environ.update(saved)
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
 @pytest.fixture(scope="module")
