@@ -126,8 +126,15 @@ class AirflowServices:
         headers = dict(kwargs.pop("headers", {}) or {})
         if authenticated:
             headers["Authorization"] = f"Bearer {self.token()}"
-        return httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=kwargs.pop("timeout", 30),
-                             **kwargs)
+        timeout = kwargs.pop("timeout", 30)
+        for attempt in range(4):
+            response = httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=timeout, **kwargs)
+            # SQLite allows one writer: under load a write can time out ("database is locked"), and
+            # the api-server answers 500 "Database error" after rolling back. Trying again is safe.
+            if response.status_code != 500 or "Database error" not in response.text or attempt == 3:
+                return response
+            time.sleep(1 + attempt)
+        return response
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """An authenticated ``/api/v2`` call whose status must be 2xx; returns the decoded JSON."""

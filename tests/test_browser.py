@@ -1,5 +1,6 @@
 """A person's path through the Airflow UI, in Debian's chromium: log in, fill the folder DAG's
-trigger form, trigger, and see the run succeed (screenshot in test-artifacts/)."""
+trigger form, trigger, see the run succeed, then open the operations page (screenshots in
+test-artifacts/)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def test_folder_dag_triggered_from_the_ui_form_succeeds(airflow_services, es_cli
         run = airflow_services.wait_for_run("newsflow_folder", run_id, timeout_s=120)
         see_run_state(page, airflow_services, "newsflow_folder", run_id, "success")
         screenshot(page, "newsflow_folder-run-success")
+        page.goto(f"{airflow_services.base_url}/newsflow/")  # the plugin's page, with the UI's session
+        page.get_by_role("heading", name="Documents per run").wait_for()
+        assert run_id in page.content()
+        screenshot(page, "newsflow-operations")
 
     assert run["conf"]["folder"] == str(folder)  # what was typed into the form
     es_client.indices.refresh(index=raw_index(airflow_services.names))
