@@ -67,7 +67,7 @@ def newsflow_folder():
         )
 
     @task_with_kibana_link(
-        map_index_template="{{ batch_label }}", pool=ES_POOL, max_active_tis_per_dagrun=4, outlets=[RAW_ARTICLES]
+        map_index_template="{{ batch_label }}", pool=ES_POOL, max_active_tis_per_dagrun=4
     )
     def store_batch(batch: dict) -> dict:
         from pipelines.config import Settings
@@ -83,17 +83,20 @@ def newsflow_folder():
             dag_id=context["dag"].dag_id,
             source_name=batch["source_name"],
         )
-        context["outlet_events"][RAW_ARTICLES].extra = {
-            "dag_id": context["dag"].dag_id, "run_id": context["run_id"],
-            "stored": stored["stored"], "unchanged": stored["unchanged"],
-        }
         return {key: value for key, value in stored.items() if key != "doc_ids"} | {"articles": len(stored["doc_ids"])}
 
-    @task
+    # One Asset event per run, after every batch is stored: one enrich run follows, not one per batch.
+    @task(outlets=[RAW_ARTICLES])
     def summarize(results: list[dict]) -> dict:
         from pipelines.tasks import summarize_store
 
-        return summarize_store(list(results))
+        context = get_current_context()
+        summary = summarize_store(list(results))
+        context["outlet_events"][RAW_ARTICLES].extra = {
+            "dag_id": context["dag"].dag_id, "run_id": context["run_id"],
+            "stored": summary["stored"], "unchanged": summary["unchanged"],
+        }
+        return summary
 
     batches = plan_batches()
     prepare_indices() >> batches

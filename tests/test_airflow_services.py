@@ -48,8 +48,7 @@ def test_folder_dag_triggered_over_rest_is_stored_then_enriched_by_the_asset(air
     assert {doc["ingest_dag_id"] for doc in raw} == {"newsflow_folder"}
     assert {doc["source"] for doc in raw} == {"folder:rest-articles"}
 
-    # The store tasks updated the raw-articles Asset: enrichment starts on its own (the store
-    # tasks' events may start more than one run; together they enrich every article once).
+    # The summary task updated the raw-articles Asset once: one enrichment run starts on its own.
     enrich_runs = airflow_services.wait_for_started_runs(
         "newsflow_enrich",
         lambda candidate: candidate["run_type"] == "asset_triggered" and _started_by(airflow_services, candidate, run_id),
@@ -58,6 +57,48 @@ def test_folder_dag_triggered_over_rest_is_stored_then_enriched_by_the_asset(air
     articles = [doc for doc in _documents(es_client, names.articles, dag_id="newsflow_enrich")
                 if doc["source"] == "folder:rest-articles"]
     assert sorted(doc["doc_id"] for doc in articles) == sorted(doc["doc_id"] for doc in raw)
-    assert {doc["run_id"] for doc in articles} <= {run["dag_run_id"] for run in enrich_runs}
+    assert len(enrich_runs) == 1
+    assert {doc["run_id"] for doc in articles} == {enrich_runs[0]["dag_run_id"]}
     nordvik = next(doc for doc in articles if doc["source_ref"] == "nordvik-floating-wind.txt")
     assert "Maria Lindqvist" in nordvik["persons"]
+
+
+def test_native_backfill_of_enrich_enriches_exactly_each_windows_raw_articles(airflow_services, es_client):
+    """Airflow's own backfill (POST /api/v2/backfills, what Trigger → Backfill does in the UI)."""
+    from datetime import UTC, datetime
+
+    from pipelines.indexing import RunInfo
+    from pipelines.models import RawArticle
+    from pipelines.raw_store import store_raw
+
+    def fetched(day: int, hour: int, minute: int, name: str) -> RawArticle:
+        return RawArticle(
+            doc_id=f"backfill-{name}", source="folder:backfill", source_ref=f"{name}.txt",
+            title=f"Harbour report {name}", body=f"Harbour officials in Gdansk reported record cargo ({name}).",
+            fetched_at=datetime(2026, 11, day, hour, minute, tzinfo=UTC),
+        )
+
+    names = airflow_services.names
+    in_window = [fetched(20, 10, 5, "ten-oh-five"), fetched(20, 10, 55, "ten-fifty-five")]
+    outside = [fetched(20, 12, 30, "twelve-thirty")]
+    store_raw(es_client, names, [*in_window, *outside], RunInfo("seeded-by-test"))
+
+    airflow_services.wait_for_dag("newsflow_enrich")
+    airflow_services.unpause("newsflow_enrich")
+    airflow_services.api("POST", "/backfills", json={
+        "dag_id": "newsflow_enrich", "from_date": "2026-11-20T10:00:00Z", "to_date": "2026-11-20T10:00:00Z",
+        "reprocess_behavior": "completed", "max_active_runs": 1, "dag_run_conf": {},
+    })
+    runs = airflow_services.wait_for_started_runs(
+        "newsflow_enrich", lambda run: run["run_type"] == "backfill",
+        timeout_s=180,
+    )
+    for run in runs:
+        assert airflow_services.wait_for_run("newsflow_enrich", run["dag_run_id"], timeout_s=180)["state"] == "success"
+    assert [(run["data_interval_start"][:16], run["data_interval_end"][:16]) for run in runs] == [
+        ("2026-11-20T10:00", "2026-11-20T11:00")
+    ]
+
+    indexed = {doc["doc_id"]: doc for doc in _documents(es_client, names.articles, source="folder:backfill")}
+    assert set(indexed) == {article.doc_id for article in in_window}  # 12:30 is another window
+    assert {doc["run_id"] for doc in indexed.values()} == {runs[0]["dag_run_id"]}

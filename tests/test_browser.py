@@ -35,3 +35,40 @@ def test_folder_dag_triggered_from_the_ui_form_succeeds(airflow_services, es_cli
     es_client.indices.refresh(index=raw_index(airflow_services.names))
     stored = es_client.count(index=raw_index(airflow_services.names), query={"term": {"ingest_run_id": run_id}})
     assert stored["count"] == 1
+
+
+def test_reprocess_form_with_date_range_runs_a_dry_run(airflow_services, es_client):
+    """The reprocess DAG's trigger form: date pickers, the default dry run, and its report."""
+    from datetime import UTC, datetime
+
+    from pipelines.indexing import RunInfo, ensure_indices
+    from pipelines.tasks import enrich_documents
+
+    # One indexed article fetched in the range, so the dry run has something to count.
+    from pipelines.models import RawArticle
+    from pipelines.raw_store import store_raw
+
+    names = airflow_services.names
+    ensure_indices(es_client, names)
+    article = RawArticle(doc_id="reprocess-ui", source="folder:ui", source_ref="ui.txt", title="Tram line opens",
+                         body="A new tram line opened in Porto on Monday.", fetched_at=datetime(2026, 11, 3, 9, tzinfo=UTC))
+    stored = store_raw(es_client, names, [article], RunInfo("seeded-by-test"))
+    enrich_documents(stored.doc_ids, settings=airflow_services.settings, run_id="seeded-by-test")
+    # As if an older pipeline had produced it: the form's default selection is "only stale".
+    es_client.update(index=names.articles, id="reprocess-ui", doc={"pipeline_version": "0.0.9"}, refresh=True)
+
+    airflow_services.wait_for_dag("newsflow_reprocess")
+    airflow_services.unpause("newsflow_reprocess")
+    with airflow_browser(airflow_services) as page:
+        run_id = trigger_from_form(
+            page, airflow_services, "newsflow_reprocess", {"date_from": "2026-11-01", "date_to": "2026-11-05"}
+        )
+        run = airflow_services.wait_for_run("newsflow_reprocess", run_id, timeout_s=120)
+        see_run_state(page, airflow_services, "newsflow_reprocess", run_id, "success")
+        screenshot(page, "newsflow_reprocess-dry-run-success")
+
+    assert (run["conf"]["date_from"], run["conf"]["date_to"], run["conf"]["dry_run"]) == ("2026-11-01", "2026-11-05", True)
+    log = airflow_services.task_log_tail("newsflow_reprocess", run_id, "select_documents", lines=200)
+    assert "NEWSFLOW_REPROCESS would re-enrich 1 documents (dry run: nothing changed)" in log
+    es_client.indices.refresh(index=names.articles)
+    assert es_client.get(index=names.articles, id="reprocess-ui")["_source"]["run_id"] == "seeded-by-test"
