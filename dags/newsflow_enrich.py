@@ -1,9 +1,9 @@
 """Enrich stored raw articles: select → clean, extract, index each batch → summary.
 
 Runs when ingestion updates the ``newsflow_raw_articles`` Asset (enriching what those runs
-stored), and on an hourly data-interval timetable, so that a scheduled run — or Airflow's
-native backfill over a date range (Trigger → Backfill) — enriches exactly the raw articles
-fetched in its window. Documents already produced by this pipeline and model version are
+stored), and on a daily data-interval timetable, so that a scheduled run — or each day of
+Airflow's native backfill over a date range (Trigger → Backfill) — enriches exactly the raw
+articles fetched in its window. Documents already produced by this pipeline and model version are
 skipped unless ``force`` is set; after an upgrade a backfill therefore re-enriches what is
 stale and nothing else. Only ids and counts travel through XCom.
 """
@@ -19,11 +19,11 @@ from pipelines.orchestration import DEFAULT_ARGS, ES_POOL, RAW_ARTICLES
 
 @dag(
     dag_id="newsflow_enrich",
-    description="Clean, extract and index raw articles: on new raw articles, hourly, and by date-window backfill",
+    description="Clean, extract and index raw articles: on new raw articles, daily, and by date-window backfill",
     # CronDataIntervalTimetable gives each run a real [start, end) window; a plain cron string
     # would give zero-width intervals and select nothing.
     schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("0 * * * *", timezone="UTC"), assets=[RAW_ARTICLES]
+        timetable=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"), assets=[RAW_ARTICLES]
     ),
     start_date=datetime(2026, 1, 1),
     catchup=False,

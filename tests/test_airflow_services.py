@@ -4,6 +4,7 @@ raw-articles Asset starts enrichment, and Elasticsearch holds exactly the sample
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -63,42 +64,75 @@ def test_folder_dag_triggered_over_rest_is_stored_then_enriched_by_the_asset(air
     assert "Maria Lindqvist" in nordvik["persons"]
 
 
-def test_native_backfill_of_enrich_enriches_exactly_each_windows_raw_articles(airflow_services, es_client):
-    """Airflow's own backfill (POST /api/v2/backfills, what Trigger → Backfill does in the UI)."""
+def test_native_backfill_of_enrich_enriches_exactly_each_days_raw_articles(airflow_services, es_client):
+    """Airflow's own backfill (POST /api/v2/backfills, what Trigger → Backfill does in the UI) over
+    three days: each daily run enriches exactly the raw articles fetched that day; a second,
+    identical backfill changes nothing and duplicates nothing."""
     from datetime import UTC, datetime
 
     from pipelines.indexing import RunInfo
     from pipelines.models import RawArticle
     from pipelines.raw_store import store_raw
 
-    def fetched(day: int, hour: int, minute: int, name: str) -> RawArticle:
+    def fetched(day: int, hour: int, name: str) -> RawArticle:
         return RawArticle(
             doc_id=f"backfill-{name}", source="folder:backfill", source_ref=f"{name}.txt",
-            title=f"Harbour report {name}", body=f"Harbour officials in Gdansk reported record cargo ({name}).",
-            fetched_at=datetime(2026, 11, day, hour, minute, tzinfo=UTC),
+            title=f"Harbour report {name}",
+            body=f"Harbour officials in Gdansk reported record cargo on day {day} ({name}).",
+            fetched_at=datetime(2026, 11, day, hour, 30, tzinfo=UTC),
         )
 
     names = airflow_services.names
-    in_window = [fetched(20, 10, 5, "ten-oh-five"), fetched(20, 10, 55, "ten-fifty-five")]
-    outside = [fetched(20, 12, 30, "twelve-thirty")]
-    store_raw(es_client, names, [*in_window, *outside], RunInfo("seeded-by-test"))
+    by_day = {day: [fetched(day, 1, f"{day}-early"), fetched(day, 22, f"{day}-late")] for day in (17, 18, 19)}
+    outside = [fetched(16, 23, "16-late"), fetched(20, 0, "20-early")]
+    store_raw(es_client, names, [*(a for day in by_day.values() for a in day), *outside], RunInfo("seeded-by-test"))
 
     airflow_services.wait_for_dag("newsflow_enrich")
     airflow_services.unpause("newsflow_enrich")
-    airflow_services.api("POST", "/backfills", json={
-        "dag_id": "newsflow_enrich", "from_date": "2026-11-20T10:00:00Z", "to_date": "2026-11-20T10:00:00Z",
-        "reprocess_behavior": "completed", "max_active_runs": 1, "dag_run_conf": {},
-    })
-    runs = airflow_services.wait_for_started_runs(
-        "newsflow_enrich", lambda run: run["run_type"] == "backfill",
-        timeout_s=180,
-    )
-    for run in runs:
-        assert airflow_services.wait_for_run("newsflow_enrich", run["dag_run_id"], timeout_s=180)["state"] == "success"
-    assert [(run["data_interval_start"][:16], run["data_interval_end"][:16]) for run in runs] == [
-        ("2026-11-20T10:00", "2026-11-20T11:00")
-    ]
 
+    def backfill(finished_after: dict[str, str]) -> list[dict]:
+        """Create the backfill; wait until its three runs have (re)run to success."""
+        body = {
+            "dag_id": "newsflow_enrich", "from_date": "2026-11-17T00:00:00Z", "to_date": "2026-11-19T00:00:00Z",
+            "reprocess_behavior": "completed", "max_active_runs": 3, "dag_run_conf": {},
+        }
+        for _ in range(15):  # SQLite refuses backfill creation (503) while the scheduler writes
+            response = airflow_services.request("POST", "/api/v2/backfills", json=body)
+            if response.status_code != 503:
+                break
+            time.sleep(2)
+        assert response.status_code == 200, response.text
+        created = response.json()
+        deadline = time.monotonic() + 300
+        while True:
+            runs = [run for run in airflow_services.dag_runs("newsflow_enrich") if run["run_type"] == "backfill"]
+            for run in runs:
+                if run["state"] == "failed":
+                    raise AssertionError(airflow_services.describe_run("newsflow_enrich", run["dag_run_id"]))
+            if len(runs) == 3 and all(
+                run["state"] == "success" and (run["end_date"] or "") > finished_after.get(run["dag_run_id"], "")
+                for run in runs
+            ) and airflow_services.api("GET", f"/backfills/{created['id']}").get("completed_at"):
+                return runs
+            assert time.monotonic() < deadline, [(run["dag_run_id"], run["state"]) for run in runs]
+            time.sleep(1)
+
+    runs = backfill({})
+    windows = {run["dag_run_id"]: (run["data_interval_start"][:10], run["data_interval_end"][:10]) for run in runs}
+    assert sorted(windows.values()) == [("2026-11-17", "2026-11-18"), ("2026-11-18", "2026-11-19"),
+                                        ("2026-11-19", "2026-11-20")]
     indexed = {doc["doc_id"]: doc for doc in _documents(es_client, names.articles, source="folder:backfill")}
-    assert set(indexed) == {article.doc_id for article in in_window}  # 12:30 is another window
-    assert {doc["run_id"] for doc in indexed.values()} == {runs[0]["dag_run_id"]}
+    assert set(indexed) == {article.doc_id for day in by_day.values() for article in day}  # 16th and 20th: other windows
+    for day, articles in by_day.items():
+        (run_id,) = [run_id for run_id, (start, _) in windows.items() if start == f"2026-11-{day}"]
+        assert {indexed[article.doc_id]["run_id"] for article in articles} == {run_id}
+
+    # The same backfill again: every run re-runs, finds its articles unchanged, and writes nothing.
+    rerun = backfill({run["dag_run_id"]: run["end_date"] for run in runs})
+    assert sorted(run["dag_run_id"] for run in rerun) == sorted(windows)
+    again = {doc["doc_id"]: doc for doc in _documents(es_client, names.articles, source="folder:backfill")}
+    assert {doc_id: doc["run_id"] for doc_id, doc in again.items()} == {
+        doc_id: doc["run_id"] for doc_id, doc in indexed.items()
+    }
+    es_client.indices.refresh(index=names.articles)
+    assert es_client.count(index=names.articles, query={"term": {"source": "folder:backfill"}})["count"] == 6

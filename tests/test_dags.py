@@ -41,7 +41,7 @@ def test_stage_tasks_retry_use_the_elasticsearch_pool_and_name_their_batches(dag
             assert task.retries == 2 and task.on_failure_callback, (dag_id, task.task_id)
 
 
-def test_enrich_runs_on_raw_article_updates_and_on_hourly_windows(dag_bag):
+def test_enrich_runs_on_raw_article_updates_and_on_daily_windows(dag_bag):
     from airflow.sdk import CronDataIntervalTimetable
 
     timetable = dag_bag.get_dag("newsflow_enrich").timetable
@@ -104,12 +104,12 @@ def test_enrich_window_and_reprocess_select_what_they_should(dag_bag, es_client,
     shutil.copytree(PROJECT_ROOT / "samples" / "articles" / "tech", folder)
     assert dag_bag.get_dag("newsflow_folder").test(run_conf={"folder": str(folder)}).state == "success"
 
-    # A run whose hourly window does not contain the fetch selects nothing…
+    # A run whose daily window does not contain the fetch selects nothing…
     enrich = dag_bag.get_dag("newsflow_enrich")
     earlier = enrich.test(logical_date=datetime.now(UTC) - timedelta(days=2), run_conf=ENRICH_CONF)
     assert earlier.state == "success" and _articles(es_client, names) == []
     # …the window that does contain it enriches exactly those articles (what a backfill does).
-    current = enrich.test(logical_date=datetime.now(UTC) + timedelta(hours=1), run_conf=ENRICH_CONF)
+    current = enrich.test(logical_date=datetime.now(UTC) + timedelta(days=1), run_conf=ENRICH_CONF)
     assert current.state == "success"
     assert {doc["source_ref"] for doc in _articles(es_client, names)} == {"helsinki-chip-startup.txt"}
 
