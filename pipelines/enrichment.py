@@ -108,6 +108,9 @@ def _date_parser(relative_base: datetime | None) -> Any:
     return DateDataParser(languages=["en"], settings=settings)
 
 
+_PLAUSIBLE_YEARS = (1000, 2999)  # and four digits, as the index's strict date formats require
+
+
 def resolve_date(expression: str, published_at: datetime | None) -> str | None:
     """An ISO date (``2016-03-14``), month (``2011-03``) or year (``2015``) for a date expression, or None.
 
@@ -127,12 +130,12 @@ def resolve_date(expression: str, published_at: datetime | None) -> str | None:
         return date.fromordinal(published.toordinal() - back).isoformat()
     base = published_at.replace(second=0, microsecond=0) if published_at is not None else None
     data = _date_parser(base).get_date_data(text)
-    if data.date_obj is None:
-        return None
+    if data.date_obj is None or not _PLAUSIBLE_YEARS[0] <= data.date_obj.year <= _PLAUSIBLE_YEARS[1]:
+        return None  # "900" or "227" in news copy are amounts, not the years 900 and 227
     if data.period == "year":
-        return f"{data.date_obj:%Y}"
+        return f"{data.date_obj.year:04d}"
     if data.period == "month":
-        return f"{data.date_obj:%Y-%m}"
+        return f"{data.date_obj.year:04d}-{data.date_obj.month:02d}"
     if data.period == "day":
         return data.date_obj.date().isoformat()
     return None

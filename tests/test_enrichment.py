@@ -64,6 +64,9 @@ def test_detect_language(text, expected):
         ("the 1990s", PUBLISHED, None),
         ("two years ago", PUBLISHED, None),
         ("the past decade", PUBLISHED, None),
+        ("900", PUBLISHED, None),  # an amount spaCy tagged DATE (seen in the BBC corpus), not the year 900
+        ("227", None, None),
+        ("1066", None, "1066"),
     ],
 )
 def test_resolve_date(expression, published_at, expected):
