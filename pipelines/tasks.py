@@ -25,10 +25,17 @@ log = logging.getLogger(__name__)
 SUMMARY_MARKER = "NEWSFLOW_SUMMARY"
 
 
+def _ready(settings: Settings) -> tuple[Any, IndexNames]:
+    """A client and the index names, with the indices in place (idempotent, cheap)."""
+    names = IndexNames(settings.index_prefix)
+    client = connect(settings)
+    ensure_indices(client, names)
+    return client, names
+
+
 def prepare_indices(settings: Settings) -> str:
     """Create the index template, aliases and dead-letter index if missing; returns the read alias."""
-    names = IndexNames(settings.index_prefix)
-    ensure_indices(connect(settings), names)
+    _, names = _ready(settings)
     log.info("indices ready on %s: %s", describe(settings), names.articles)
     return names.articles
 
@@ -102,9 +109,7 @@ def store_folder_files(
     """Ingestion stage: read the files and keep their articles in the raw store (ids and counts out)."""
     from pipelines.raw_store import store_raw
 
-    names = IndexNames(settings.index_prefix)
-    client = connect(settings)
-    ensure_indices(client, names)
+    client, names = _ready(settings)
     items = read_files(folder, relative_paths, source_name=source_name or folder.name)
     result = store_raw(client, names, items, RunInfo(run_id=run_id, dag_id=dag_id))
     log.info("raw store: %d new or changed, %d unchanged, %d failed", result.stored, result.unchanged, len(result.failures))
@@ -131,9 +136,7 @@ def enrich_documents(
     """Enrichment stage: clean → extract → index the stored raw articles with these ids."""
     from pipelines.raw_store import load_raw
 
-    names = IndexNames(settings.index_prefix)
-    client = connect(settings)
-    ensure_indices(client, names)
+    client, names = _ready(settings)
     extractor = Extractor(
         model_name=settings.spacy_model, batch_size=settings.batch_size, n_process=settings.spacy_n_process
     )
@@ -172,9 +175,7 @@ def select_stale_documents(
 
     from pipelines import __version__
 
-    names = IndexNames(settings.index_prefix)
-    client = connect(settings)
-    ensure_indices(client, names)
+    client, names = _ready(settings)
     filters: list[dict[str, Any]] = []
     window = {key: value.isoformat() for key, value in (("gte", fetched_from), ("lt", fetched_to)) if value}
     if window:
