@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import IndexingError
-from pipelines.indexing import IndexNames
+from pipelines.indexing import IndexNames, create_index_once
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -94,19 +93,8 @@ class FeedState:
 
 
 def ensure_state_index(client: Elasticsearch, names: IndexNames) -> str:
-    from elasticsearch import BadRequestError
-
     index = state_index(names)
-    if not client.indices.exists(index=index):
-        try:
-            client.indices.create(
-                index=index,
-                settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"},
-                mappings=STATE_MAPPINGS,
-            )
-        except BadRequestError as error:
-            if error.error != "resource_already_exists_exception":
-                raise IndexingError(f"cannot create {index}: {error}") from error
+    create_index_once(client, index, settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"}, mappings=STATE_MAPPINGS)
     return index
 
 

@@ -162,18 +162,24 @@ DEADLETTER_MAPPINGS: dict[str, Any] = {
 }
 
 
+def create_index_once(client: Elasticsearch, index: str, **body: Any) -> None:
+    """Create ``index`` unless it exists; a concurrent creator winning the race is not an error."""
+    from elasticsearch import BadRequestError
+
+    if client.indices.exists(index=index):
+        return
+    try:
+        client.indices.create(index=index, **body)
+    except BadRequestError as error:
+        if error.error != "resource_already_exists_exception":
+            raise IndexingError(f"cannot create {index}: {error}") from error
+
+
 def ensure_indices(client: Elasticsearch, names: IndexNames, *, update_live_mapping: bool = True) -> None:
     """Create the template, the first concrete index, its aliases and the dead-letter index, once;
     add new fields to the live index (``update_live_mapping``)."""
-    from elasticsearch import BadRequestError
-
     settings = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
-    if not client.indices.exists(index=names.deadletters):
-        try:
-            client.indices.create(index=names.deadletters, settings=settings, mappings=DEADLETTER_MAPPINGS)
-        except BadRequestError as error:
-            if error.error != "resource_already_exists_exception":
-                raise IndexingError(f"cannot create {names.deadletters}: {error}") from error
+    create_index_once(client, names.deadletters, settings=settings, mappings=DEADLETTER_MAPPINGS)
     mappings = article_mappings(english=has_analyzer(client, "english", names.deadletters))
     client.indices.put_index_template(
         name=names.articles_template,
@@ -185,14 +191,10 @@ def ensure_indices(client: Elasticsearch, names: IndexNames, *, update_live_mapp
     if update_live_mapping and client.indices.exists_alias(name=names.articles_write):
         _apply_new_fields(client, names, mappings)
     if not client.indices.exists_alias(name=names.articles):
-        try:
-            client.indices.create(
-                index=names.first_articles_index,
-                aliases={names.articles: {}, names.articles_write: {"is_write_index": True}},
-            )
-        except BadRequestError as error:
-            if error.error != "resource_already_exists_exception":
-                raise IndexingError(f"cannot create {names.first_articles_index}: {error}") from error
+        create_index_once(
+            client, names.first_articles_index,
+            aliases={names.articles: {}, names.articles_write: {"is_write_index": True}},
+        )
     elif not client.indices.exists_alias(name=names.articles_write):
         # Indices made before the write alias existed: add it where the read alias points.
         (current,) = client.indices.get_alias(name=names.articles).body

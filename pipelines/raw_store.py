@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import IndexingError
-from pipelines.indexing import IndexNames, RunInfo, record_failures
+from pipelines.indexing import IndexNames, RunInfo, create_index_once, record_failures
 from pipelines.models import Failure, RawArticle
 
 if TYPE_CHECKING:
@@ -45,17 +44,8 @@ def raw_index(names: IndexNames) -> str:
 
 
 def ensure_raw_index(client: Elasticsearch, names: IndexNames) -> str:
-    from elasticsearch import BadRequestError
-
     index = raw_index(names)
-    if not client.indices.exists(index=index):
-        try:
-            client.indices.create(
-                index=index, settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"}, mappings=RAW_MAPPINGS
-            )
-        except BadRequestError as error:
-            if error.error != "resource_already_exists_exception":
-                raise IndexingError(f"cannot create {index}: {error}") from error
+    create_index_once(client, index, settings={"number_of_shards": 1, "auto_expand_replicas": "0-1"}, mappings=RAW_MAPPINGS)
     return index
 
 
