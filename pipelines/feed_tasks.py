@@ -214,8 +214,9 @@ def poll_feed(
             if feed.full_text:
                 items = _with_full_text(items, fetcher=fetcher, client=client, names=names, known=known)
             items = list(items)  # one feed's entries: small
-            # Kept in the raw store too, so enrich backfills and reprocess runs can replay feeds.
-            store_raw(client, names, items, run)
+            # Kept in the raw store too, so enrich backfills and reprocess runs can replay feeds
+            # (failures are dead-lettered once, by ingest below).
+            store_raw(client, names, [item for item in items if isinstance(item, RawArticle)], run)
             counting = CountingExtractor(extractor)
             summary = ingest(items, client=client, names=names, extractor=counting, run=run, batch_size=batch_size)
             outcome = "fetched"
