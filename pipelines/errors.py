@@ -1,30 +1,52 @@
-"""Exceptions raised by newsflow.
+"""Exceptions raised by newsflow, and the stages an input can fail in.
 
 Every error names what failed and on which article, feed or node, so a dead-letter
-reason is specific without parsing strings::
+reason is specific without parsing strings. Errors about one input carry its
+``source_ref`` (and ``doc_id`` when known) and the ``Stage`` it failed in::
 
     NewsflowError
     ├── ConfigError                 bad or missing settings
-    ├── SourceError                 an input could not be read
+    ├── SourceError                 an input could not be acquired              (Stage.READ)
     │   ├── ArticleReadError        one article file: undecodable, empty, malformed
-    │   ├── FeedConfigError         feeds.yaml (or a run's feed list) is malformed
+    │   ├── FeedConfigError         feeds.yaml / sitemaps.yaml (or a run's list) is malformed
     │   ├── FeedParseError          fetched bytes are not a feed feedparser can read
-    │   └── FetchError              a feed or article URL could not be fetched
+    │   ├── SitemapParseError       fetched bytes are not a sitemap or sitemap index
+    │   └── FetchError              a feed, sitemap or article URL could not be fetched
     │       ├── FetchRefused        refused before connecting: scheme, or an address the SSRF guard blocks
     │       ├── FetchTimeout        connect, read or total time limit reached
     │       ├── ResponseTooLarge    the body went over the size cap
     │       ├── TooManyRedirects    more redirects than allowed
     │       ├── RateLimited         429/503: come back after ``retry_after_s``
     │       └── HTTPStatusError     any other non-success status
-    ├── CleaningError               the cleaner failed on one article
-    ├── ExtractionError             spaCy failed, or the model is missing
+    ├── StoreError                  the raw store refused or lost a record       (Stage.STORE, Stage.LOAD)
+    ├── CleaningError               the cleaner failed on one article            (Stage.CLEAN)
+    ├── ExtractionError             spaCy failed on one article                  (Stage.EXTRACT)
     │   └── ModelNotFoundError      no installed spaCy model under any accepted name
-    ├── IndexingError               Elasticsearch refused a write
+    ├── EnrichmentError             a further enrichment component failed        (Stage.ENRICH)
+    ├── IndexingError               the sink refused a write or a setup request  (Stage.INDEX)
     │   └── BulkItemError           one document rejected inside a bulk request
     └── LocalElasticsearchError     the embedded node could not be fetched, started or stopped
 """
 
 from __future__ import annotations
+
+from enum import Enum
+
+
+class Stage(str, Enum):
+    """Where in the pipeline an input failed: recorded on every dead letter, filterable in the CLI."""
+
+    READ = "read"  # the source could not acquire or parse it
+    STORE = "store"  # the raw store rejected it
+    LOAD = "load"  # it was due for enrichment but missing from the raw store
+    CLEAN = "clean"
+    EXTRACT = "extract"
+    ENRICH = "enrich"  # a registered enrichment component after extraction
+    DEDUPLICATE = "deduplicate"
+    INDEX = "index"  # the sink rejected it
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class NewsflowError(Exception):
@@ -35,13 +57,20 @@ class ConfigError(NewsflowError):
     """Settings are missing, contradictory or malformed."""
 
 
-class SourceError(NewsflowError):
-    """An input could not be read."""
+class InputError(NewsflowError):
+    """A failure of one input (article, entry, record): what the dead-letter index records."""
 
-    def __init__(self, message: str, *, source_ref: str) -> None:
+    stage: Stage = Stage.READ
+
+    def __init__(self, message: str, *, source_ref: str, doc_id: str | None = None) -> None:
         super().__init__(f"{source_ref}: {message}")
         self.source_ref = source_ref
+        self.doc_id = doc_id
         self.reason = message
+
+
+class SourceError(InputError):
+    """An input could not be acquired."""
 
 
 class ArticleReadError(SourceError):
@@ -49,15 +78,19 @@ class ArticleReadError(SourceError):
 
 
 class FeedConfigError(SourceError, ConfigError):
-    """The feed list is malformed; ``source_ref`` names the file (or "run conf") and the entry."""
+    """A source list is malformed; ``source_ref`` names the file (or "run conf") and the entry."""
 
 
 class FeedParseError(SourceError):
     """The fetched bytes are not a feed: no version recognised and no entries recovered."""
 
 
+class SitemapParseError(SourceError):
+    """The fetched bytes are not a ``<urlset>`` or ``<sitemapindex>``."""
+
+
 class FetchError(SourceError):
-    """A feed or article URL could not be fetched; ``source_ref`` is the URL."""
+    """A URL could not be fetched; ``source_ref`` is the URL."""
 
 
 class FetchRefused(FetchError):
@@ -93,33 +126,49 @@ class RateLimited(FetchError):
         self.retry_after_s = retry_after_s
 
 
-class CleaningError(NewsflowError):
+class StoreError(InputError):
+    """The raw store rejected a record, or a record due for enrichment is not in it."""
+
+    stage = Stage.STORE
+
+
+class MissingRawRecord(StoreError):
+    stage = Stage.LOAD
+
+
+class CleaningError(InputError):
     """The cleaner failed on one article."""
 
-    def __init__(self, message: str, *, doc_id: str, source_ref: str) -> None:
-        super().__init__(f"{source_ref}: {message}")
-        self.doc_id = doc_id
-        self.source_ref = source_ref
+    stage = Stage.CLEAN
 
 
-class ExtractionError(NewsflowError):
-    """Entity or metadata extraction failed."""
+class ExtractionError(InputError):
+    """Entity or metadata extraction failed on one article."""
+
+    stage = Stage.EXTRACT
 
 
-class ModelNotFoundError(ExtractionError):
+class ModelNotFoundError(NewsflowError):
     """None of the accepted spaCy model names is installed."""
 
 
+class EnrichmentError(InputError):
+    """A registered enrichment component failed on one article."""
+
+    stage = Stage.ENRICH
+
+
 class IndexingError(NewsflowError):
-    """Elasticsearch refused a write or a setup request."""
+    """The sink refused a write or a setup request."""
 
 
-class BulkItemError(IndexingError):
+class BulkItemError(IndexingError, InputError):
     """One document was rejected inside a bulk request."""
 
-    def __init__(self, message: str, *, doc_id: str, error_type: str) -> None:
-        super().__init__(f"document {doc_id}: {error_type}: {message}")
-        self.doc_id = doc_id
+    stage = Stage.INDEX
+
+    def __init__(self, message: str, *, source_ref: str, doc_id: str, error_type: str) -> None:
+        InputError.__init__(self, message, source_ref=source_ref, doc_id=doc_id)
         self.error_type = error_type
 
 

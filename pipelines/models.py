@@ -1,4 +1,4 @@
-"""Plain records that flow between stages: source → raw → clean → enriched.
+"""Plain records that flow between stages: source → raw → clean → enriched, and failures.
 
 Each stage takes and returns these values and nothing else, so every stage can be run
 from the CLI, a test or an Airflow task without the others.
@@ -9,6 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from pipelines.errors import InputError, Stage
+
+# The facet fields every enriched article has, in display order (extraction fills them).
+FACETS = ("persons", "organizations", "locations", "groups", "dates", "events")
 
 
 def stable_id(*parts: str) -> str:
@@ -23,13 +29,20 @@ def content_hash(text: str) -> str:
 
 @dataclass(frozen=True)
 class RawArticle:
-    """An article as the source delivered it, before any cleaning."""
+    """An article as the source delivered it, before any cleaning: what the raw store keeps.
+
+    ``body`` is the delivered content as text — markup included — in ``content_type``
+    (``text/plain``, ``text/markdown``, ``text/html``), decoded from ``encoding``. Turning
+    HTML into text is cleaning's job, so a better parser can be replayed from the raw store.
+    """
 
     doc_id: str
     source: str  # e.g. "folder:seeds" — which source produced it
     source_ref: str  # where it came from, precise enough to find it again (path, URL)
     body: str
     title: str | None = None  # None: the source had no title; extraction derives one
+    content_type: str = "text/plain"
+    encoding: str | None = None  # how the source's bytes were decoded, when it had bytes
     published_at: datetime | None = None
     fetched_at: datetime | None = None
     url: str | None = None
@@ -79,15 +92,57 @@ class EnrichedArticle:
     summary: str = ""  # lead sentences within a length budget
     reading_time_minutes: int = 0
     minhash: tuple[int, ...] = ()  # MinHash signature of the body: near-duplicate detection
+    duplicate_of: str | None = None  # id of the indexed original this copies (exactly or nearly)
+    duplicate_similarity: float | None = None
+    enrichments: dict[str, Any] = field(default_factory=dict)  # component name → its output
+
+    @property
+    def raw(self) -> RawArticle:
+        return self.clean.raw
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Who wrote a record: stored on every raw and enriched document so a run's output can be found again."""
+
+    run_id: str
+    dag_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Failure:
     """An input that could not go further, and why: it is dead-lettered, never dropped."""
 
-    stage: str  # read | clean | extract | index
+    stage: Stage
     source_ref: str
     error_type: str
     message: str
     doc_id: str | None = None
-    source: str | None = None  # set by sources; otherwise the batch's source is recorded
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))
+
+    @classmethod
+    def from_error(cls, error: Exception, *, source: str | None, stage: Stage | None = None,
+                   source_ref: str | None = None, doc_id: str | None = None) -> Failure:
+        """A failure from an exception; an ``InputError`` brings its own stage, reference and reason."""
+        if isinstance(error, InputError):
+            return cls(stage or error.stage, source_ref or error.source_ref, getattr(error, "error_type", type(error).__name__),
+                       error.reason, doc_id or error.doc_id, source)
+        return cls(stage or Stage.READ, source_ref or "?", type(error).__name__, str(error), doc_id, source)
+
+    @classmethod
+    def of(cls, raw: RawArticle, stage: Stage, error: Exception) -> Failure:
+        """A failure of one raw article at a stage after acquisition."""
+        reason = error.reason if isinstance(error, InputError) else str(error)
+        return cls(stage, raw.source_ref, type(error).__name__, reason, raw.doc_id, raw.source)
+
+    def to_dict(self, *, message_chars: int | None = None) -> dict[str, Any]:
+        return {"stage": self.stage.value, "source_ref": self.source_ref, "error_type": self.error_type,
+                "message": self.message[:message_chars] if message_chars else self.message,
+                "doc_id": self.doc_id, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Failure:
+        return cls(**{key: data.get(key) for key in ("stage", "source_ref", "error_type", "message", "doc_id", "source")})

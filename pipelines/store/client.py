@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipelines.config import Settings
+from pipelines.settings import Settings
 from pipelines.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def connect(settings: Settings, *, admin: bool = False) -> Elasticsearch:
             options["ca_certs"] = str(es.ca_certs)
         return Elasticsearch(es.url, **options)
 
-    from pipelines.local_node import read_credentials
+    from pipelines.store.local_node import read_credentials
 
     node = read_credentials(settings)
     if node is None:

@@ -7,7 +7,7 @@ writes (config, keystore, data, logs, generated password) lives in ``<state>/ela
 
 That distribution ships the server, HTTP transport and x-pack security, but not
 ``analysis-common``: no ``english`` analyzer and no native realm users beyond ``elastic``.
-``pipelines.indexing`` checks for the analyzer instead of assuming it.
+``pipelines.store.schema`` checks for the analyzer instead of assuming it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config import Settings
+from pipelines.settings import Settings
 from pipelines.errors import LocalElasticsearchError
 
 # Versions we have run here, newest first, with the JDK each needs and the SHA-512 of its zip

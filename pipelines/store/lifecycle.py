@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import IndexingError
-from pipelines.indexing import IndexNames, ensure_indices
+from pipelines.store.names import IndexNames
+from pipelines.store.schema import ensure_indices
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

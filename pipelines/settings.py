@@ -1,0 +1,275 @@
+"""Settings: small immutable value objects, read from the environment in exactly one place.
+
+``Settings.from_env()`` is the only code that reads ``NEWSFLOW_*`` (and ``KIBANA_*``)
+variables, so the CLI, the DAGs, the triggerer, the tests, eval/ and bench/ agree on every
+default. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pipelines import __version__
+from pipelines.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_USER_AGENT = f"newsflow/{__version__} (news feed reader; conditional GET, honours Retry-After and ttl)"
+DEFAULT_COMPONENTS = ("clean", "extract", "deduplicate")
+
+
+def default_state_dir() -> Path:
+    """The one state-directory default: beside the code in a checkout (git-ignored), XDG otherwise."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / ".state"
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "newsflow"
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsflow"
+
+
+class _Env:
+    """Typed reads of one environment mapping; every error names the variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(name)
+        return default if value in (None, "") else value
+
+    def int(self, name: str, default: int) -> int:
+        raw = self.environ.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+    def float(self, name: str, default: float) -> float:
+        raw = self.environ.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative, got {raw!r}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.environ.get(name)
+        if raw in (None, ""):
+            return default
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def path(self, name: str, default: Path | None = None) -> Path | None:
+        value = self.str(name)
+        return Path(value) if value else default
+
+
+def parse_networks(text: str, *, variable: str = "NEWSFLOW_FEEDS_ALLOW_NETWORKS") -> tuple[IPNetwork, ...]:
+    """``"127.0.0.0/8, ::1"`` → networks; raises ConfigError naming the bad entry."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{variable}: {item!r} is not an IP network") from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class LocalNodeSettings:
+    """How the embedded single-node Elasticsearch is fetched and run."""
+
+    version: str | None = None  # None: newest known version that runs on an installed JDK
+    port: int = 9200
+    heap: str = "1g"
+    java_home: Path | None = None
+    maven_repository: str = "https://repo1.maven.org/maven2"
+    startup_timeout_s: float = 180.0
+
+
+@dataclass(frozen=True)
+class ElasticsearchSettings:
+    """Where to find Elasticsearch. With no ``url`` the embedded local node is used."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    verify_certs: bool = True
+    ca_certs: Path | None = None
+    request_timeout_s: float = 60.0
+
+    @property
+    def is_external(self) -> bool:
+        return self.url is not None
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits and manners for every HTTP request of a run (feeds, sitemaps, article pages)."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0  # longest wait for any one read
+    total_timeout_s: float = 60.0  # the whole fetch, redirects included
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    min_host_interval_s: float = 1.0  # between two requests to the same host
+    max_retry_after_s: float = 24 * 3600.0  # a Retry-After longer than this is capped
+    allowed_networks: tuple[IPNetwork, ...] = ()  # exceptions to the SSRF guard, e.g. 127.0.0.0/8 in tests
+
+
+@dataclass(frozen=True)
+class KibanaSettings:
+    """Where Kibana is, for the Airflow extra link and ``newsflow kibana import``."""
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a pipeline run needs to know, resolved once."""
+
+    state_dir: Path
+    cache_dir: Path
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+    local_node: LocalNodeSettings = field(default_factory=LocalNodeSettings)
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    kibana: KibanaSettings = field(default_factory=KibanaSettings)
+    index_prefix: str = "newsflow-"
+    sink: str = "elasticsearch"  # or "jsonl:PATH": enriched articles to a file, no cluster needed
+    components: tuple[str, ...] = DEFAULT_COMPONENTS  # enrichment components, in order (registry names)
+    spacy_model: str = "en_core_web_sm"
+    batch_size: int = 64
+    spacy_n_process: int = 1  # spaCy worker processes per extraction stage
+    cleaning_config: Path | None = None  # YAML with extra shortcode and boilerplate rules
+    feeds_config: Path = PROJECT_ROOT / "feeds.yaml"
+    sitemaps_config: Path = PROJECT_ROOT / "sitemaps.yaml"
+    feeds_schedule: str | None = "*/15 * * * *"  # cron for news_feeds; None: manual runs only
+    sitemaps_schedule: str | None = "0 * * * *"
+    inbox_dir: Path | None = None  # None: <state_dir>/inbox
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = _Env(os.environ if environ is None else environ)
+        state_dir = Path(env.str("NEWSFLOW_STATE_DIR") or default_state_dir()).resolve()
+        defaults = FetchPolicy()
+        settings = cls(
+            state_dir=state_dir,
+            cache_dir=Path(env.str("NEWSFLOW_CACHE_DIR") or _default_cache_dir()).resolve(),
+            elasticsearch=ElasticsearchSettings(
+                url=env.str("NEWSFLOW_ES_URL"),
+                username=env.str("NEWSFLOW_ES_USERNAME"),
+                password=env.str("NEWSFLOW_ES_PASSWORD"),
+                api_key=env.str("NEWSFLOW_ES_API_KEY"),
+                verify_certs=env.bool("NEWSFLOW_ES_VERIFY_CERTS", True),
+                ca_certs=env.path("NEWSFLOW_ES_CA_CERTS"),
+            ),
+            local_node=LocalNodeSettings(
+                version=env.str("NEWSFLOW_ES_VERSION"),
+                port=env.int("NEWSFLOW_ES_PORT", 9200),
+                heap=env.str("NEWSFLOW_ES_HEAP", "1g") or "1g",
+                java_home=env.path("NEWSFLOW_JAVA_HOME") or env.path("ES_JAVA_HOME"),
+                maven_repository=(env.str("NEWSFLOW_MAVEN_REPOSITORY") or "https://repo1.maven.org/maven2").rstrip("/"),
+            ),
+            fetch=FetchPolicy(
+                user_agent=env.str("NEWSFLOW_FEEDS_USER_AGENT") or defaults.user_agent,
+                connect_timeout_s=env.float("NEWSFLOW_FEEDS_CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
+                read_timeout_s=env.float("NEWSFLOW_FEEDS_READ_TIMEOUT_S", defaults.read_timeout_s),
+                total_timeout_s=env.float("NEWSFLOW_FEEDS_TOTAL_TIMEOUT_S", defaults.total_timeout_s),
+                max_bytes=int(env.float("NEWSFLOW_FEEDS_MAX_BYTES", defaults.max_bytes)),
+                min_host_interval_s=env.float("NEWSFLOW_FEEDS_HOST_INTERVAL_S", defaults.min_host_interval_s),
+                allowed_networks=parse_networks(env.str("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "") or ""),
+            ),
+            kibana=KibanaSettings(
+                url=(env.str("KIBANA_URL") or "").strip() or None,
+                username=env.str("KIBANA_USERNAME"),
+                password=env.str("KIBANA_PASSWORD"),
+                api_key=env.str("KIBANA_API_KEY"),
+            ),
+            index_prefix=env.environ.get("NEWSFLOW_INDEX_PREFIX", "newsflow-"),
+            sink=env.str("NEWSFLOW_SINK", "elasticsearch") or "elasticsearch",
+            components=tuple(
+                name.strip() for name in (env.str("NEWSFLOW_COMPONENTS") or ",".join(DEFAULT_COMPONENTS)).split(",")
+                if name.strip()
+            ),
+            spacy_model=env.str("NEWSFLOW_SPACY_MODEL", "en_core_web_sm") or "en_core_web_sm",
+            batch_size=env.int("NEWSFLOW_BATCH_SIZE", 64),
+            spacy_n_process=env.int("NEWSFLOW_SPACY_N_PROCESS", 1),
+            cleaning_config=env.path("NEWSFLOW_CLEANING_CONFIG"),
+            feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG", PROJECT_ROOT / "feeds.yaml") or PROJECT_ROOT / "feeds.yaml",
+            sitemaps_config=env.path("NEWSFLOW_SITEMAPS_CONFIG", PROJECT_ROOT / "sitemaps.yaml")
+            or PROJECT_ROOT / "sitemaps.yaml",
+            feeds_schedule=_schedule(env.str("NEWSFLOW_FEEDS_SCHEDULE", "*/15 * * * *")),
+            sitemaps_schedule=_schedule(env.str("NEWSFLOW_SITEMAPS_SCHEDULE", "0 * * * *")),
+            inbox_dir=env.path("NEWSFLOW_INBOX"),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        es = self.elasticsearch
+        if es.url and not es.url.startswith(("http://", "https://")):
+            raise ConfigError(f"NEWSFLOW_ES_URL must start with http:// or https://, got {es.url!r}")
+        if es.password and not es.username:
+            raise ConfigError("NEWSFLOW_ES_PASSWORD is set but NEWSFLOW_ES_USERNAME is not")
+        if self.batch_size < 1:
+            raise ConfigError(f"NEWSFLOW_BATCH_SIZE must be at least 1, got {self.batch_size}")
+        if self.spacy_n_process < 1:
+            raise ConfigError(f"NEWSFLOW_SPACY_N_PROCESS must be at least 1, got {self.spacy_n_process}")
+        if self.index_prefix != self.index_prefix.lower() or any(c in self.index_prefix for c in ' "*\\/,|>?<'):
+            raise ConfigError(
+                f"NEWSFLOW_INDEX_PREFIX must be a lowercase Elasticsearch index name prefix, got {self.index_prefix!r}"
+            )
+        if self.sink != "elasticsearch" and not (self.sink.startswith("jsonl:") and len(self.sink) > len("jsonl:")):
+            raise ConfigError(f"NEWSFLOW_SINK must be 'elasticsearch' or 'jsonl:PATH', got {self.sink!r}")
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def uses_elasticsearch(self) -> bool:
+        """Whether the run needs a cluster: the Elasticsearch sink keeps its raw store there too."""
+        return self.sink == "elasticsearch"
+
+    @property
+    def local_node_dir(self) -> Path:
+        return self.state_dir / "elasticsearch"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_dir or self.state_dir / "inbox"
+
+    @property
+    def watch_state_dir(self) -> Path:
+        """Where the triggerer's file watcher keeps what it reported."""
+        return self.state_dir / "watch"
+
+
+def _schedule(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return None if value.lower() in ("", "none") else value

@@ -1,0 +1,117 @@
+"""What the pipeline asks of a store: the raw store, per-source state and dead letters.
+
+Two backends implement it: Elasticsearch (``pipelines.store.elastic``, the default, shared by
+every Airflow worker) and SQLite (``pipelines.store.sqlite``, one file, for ingestion without a
+cluster, e.g. with the JSON Lines sink). The pipeline and the sources only see these protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pipelines.errors import Stage
+from pipelines.models import Failure, RawArticle, RunInfo
+
+
+@dataclass
+class StoreResult:
+    """What storing a stream did: every article now in the store, and what failed."""
+
+    articles: list[RawArticle] = field(default_factory=list)  # stored or already there, in input order
+    stored: int = 0  # new or changed
+    unchanged: int = 0
+    failures: list[Failure] = field(default_factory=list)  # the source's own, and the store's rejections
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return [article.doc_id for article in self.articles]
+
+    def add(self, other: StoreResult) -> None:
+        self.articles += other.articles
+        self.stored += other.stored
+        self.unchanged += other.unchanged
+        self.failures += other.failures
+
+    def counts(self) -> dict[str, int]:
+        return {"articles": len(self.articles), "stored": self.stored, "unchanged": self.unchanged,
+                "failed": len(self.failures)}
+
+
+@dataclass(frozen=True)
+class RawSelection:
+    """Which raw articles an enrichment run takes; criteria combine (AND), none means every article."""
+
+    pending: bool = False  # stored since their last enrichment
+    fetched_from: datetime | None = None  # fetched in [fetched_from, fetched_to)
+    fetched_to: datetime | None = None
+    sources: Sequence[str] = ()
+    ingest_run_ids: Sequence[str] | None = None
+    doc_ids: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    total: int
+    by_stage: dict[str, int]
+    rows: list[dict[str, Any]]  # newest first
+
+
+class RawStore(Protocol):
+    def put(self, items: Iterable[RawArticle | Failure], run: RunInfo) -> StoreResult:
+        """Store new and changed articles (unchanged ones keep their version and ``fetched_at``); pass
+        failures through. New and changed articles become pending for enrichment."""
+
+    def get(self, doc_ids: Sequence[str]) -> Iterator[RawArticle | Failure]:
+        """The stored articles; an id not in the store comes back as a ``Stage.LOAD`` failure."""
+
+    def select(self, selection: RawSelection) -> list[str]:
+        """Ids of the stored articles matching ``selection``, sorted."""
+
+    def content_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """id → content hash of the stored version, for the ids in the store."""
+
+    def metadata(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """id → stored metadata, for the ids in the store (sources use it to skip re-fetching)."""
+
+    def mark_enriched(self, doc_ids: Sequence[str]) -> None:
+        """These articles went through enrichment (indexed, unchanged, duplicate or dead-lettered)."""
+
+    def mark_pending(self, doc_ids: Sequence[str]) -> int:
+        """Make these articles due again (requeue); returns how many exist."""
+
+
+class StateStore(Protocol):
+    """Per-source state (validators, schedules, progress), one mapping per (kind, name)."""
+
+    def load(self, kind: str, name: str) -> dict[str, Any] | None: ...
+
+    def save(self, kind: str, name: str, state: dict[str, Any]) -> None: ...
+
+    def load_all(self, kind: str) -> list[dict[str, Any]]: ...
+
+
+class DeadLetters(Protocol):
+    def record(self, failures: Sequence[Failure], run: RunInfo) -> None:
+        """Dead-letter failures; one input keeps one entry per stage however often it fails."""
+
+    def resolve(self, inputs: Sequence[tuple[str, str]]) -> int:
+        """Remove the dead letters of inputs ((source, source_ref) pairs) that have now gone through."""
+
+    def list(self, *, stage: Stage | None = None, source: str | None = None, size: int = 20) -> DeadLetterPage: ...
+
+    def refs(self, source: str) -> list[dict[str, Any]]:
+        """Every dead letter of a source (``source_ref``, ``doc_id``, ``stage``): what requeue works from."""
+
+
+class Store(Protocol):
+    raw: RawStore
+    state: StateStore
+    deadletters: DeadLetters
+
+    def prepare(self) -> None:
+        """Create what the store needs (indices, tables), idempotently."""
+
+    def close(self) -> None: ...
