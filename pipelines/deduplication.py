@@ -7,6 +7,10 @@ Jaccard similarity of the signatures (``THRESHOLD``). The same banding is used i
 documents earlier in the same run (``SignatureIndex``).
 
 Headlines are left out on purpose: a re-headlined copy of a story is still the same story.
+
+``Deduplicator`` is the ``deduplicate`` component: it signs each article and marks exact copies
+(same content hash) and near copies of what the sink holds, or of an earlier article of the run,
+with ``duplicate_of``; they are still written, so nothing is lost, and counted as duplicates.
 """
 
 from __future__ import annotations
@@ -14,10 +18,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import Stage
+from pipelines.models import EnrichedArticle
+
+if TYPE_CHECKING:
+    from pipelines.sinks.base import Sink
 
 NUM_PERM = 128
 BANDS = 32  # 32 bands of 4 rows: documents with Jaccard ≥ 0.6 become candidates with probability > 0.98
@@ -105,3 +115,44 @@ class SignatureIndex:
     def match(self, sig: Signature, *, exclude: str | None = None) -> tuple[str, float] | None:
         candidates = {doc_id for key in band_keys(sig) for doc_id in self._by_band.get(key, ())}
         return best_match(sig, {doc_id: self._signatures[doc_id] for doc_id in candidates}, exclude=exclude)
+
+
+class Deduplicator:
+    """Marks exact and near copies (see the module docstring); its memory of the run is reset by ``begin_run``."""
+
+    name = "deduplicate"
+    stage = Stage.DEDUPLICATE
+
+    def __init__(self, sink: Sink | Callable[[], Sink]) -> None:
+        self._sink = sink  # or how to get it: a pipeline builds its sink only when something is written
+        self.begin_run()
+
+    @property
+    def sink(self) -> Sink:
+        if callable(self._sink) and not hasattr(self._sink, "originals_by_hash"):
+            self._sink = self._sink()
+        return self._sink
+
+    def begin_run(self) -> None:
+        self.seen_hashes: dict[str, str] = {}
+        self.seen_signatures = SignatureIndex()
+
+    def __call__(self, article: EnrichedArticle) -> EnrichedArticle:
+        return next(self.pipe([article]))
+
+    def pipe(self, articles: Sequence[EnrichedArticle]) -> Iterator[EnrichedArticle]:
+        signed = [replace(article, minhash=signature(article.clean.body)) for article in articles]
+        held_by_hash = self.sink.originals_by_hash([article.raw.content_hash for article in signed])
+        held_nearly = self.sink.near_originals({article.raw.doc_id: article.minhash for article in signed})
+        for article in signed:
+            raw = article.raw
+            original = self.seen_hashes.get(raw.content_hash) or held_by_hash.get(raw.content_hash)
+            duplicate_of = original if original not in (None, raw.doc_id) else None
+            similarity_ = 1.0 if duplicate_of else None
+            if duplicate_of is None:
+                near = self.seen_signatures.match(article.minhash, exclude=raw.doc_id) or held_nearly.get(raw.doc_id)
+                duplicate_of, similarity_ = near if near else (None, None)
+            self.seen_hashes.setdefault(raw.content_hash, raw.doc_id)
+            if duplicate_of is None:
+                self.seen_signatures.add(raw.doc_id, article.minhash)
+            yield replace(article, duplicate_of=duplicate_of, duplicate_similarity=similarity_)

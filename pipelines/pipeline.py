@@ -1,40 +1,90 @@
-"""Runs the stages over a stream of raw articles, in batches: the one code path behind the CLI and the DAGs.
+"""The one pipeline: source → raw store → clean → extract → (enrich…) → deduplicate → sink.
+
+``Pipeline.from_settings(settings)`` is built once and used by the CLI, every DAG task, the
+tests, eval/ and bench/ alike. It has two halves, and every source goes through both:
+
+* **acquire** (``plan`` + ``acquire``) — a source reads or fetches one unit of work and the raw
+  store keeps what it delivered; no cleaning, no NLP. Airflow maps over units; the CLI loops.
+* **enrich** (``enrich``, ``enrich_ids``) — raw articles, in batches, through the components
+  (spaCy style: each has one job, ``pipe()`` over a batch and ``__call__`` for one), then the
+  sink. The model loads once per pipeline, and ``shared(settings)`` keeps one pipeline per
+  worker process.
+
+Components come from the ``COMPONENTS`` registry by name (``Settings.components``). A new
+enrichment step is one class with ``name``, ``stage``, ``pipe`` and ``__call__`` (and an
+optional ``mapping`` of its output for the index), registered under its name.
 
 Every input ends in exactly one bucket of ``IngestSummary``: indexed (new or changed),
-unchanged (same content, same pipeline and model versions: skipped before any extraction),
-duplicate (same content as another indexed document, or nearly the same by MinHash:
-indexed with ``duplicate_of``), or
-failed (dead-lettered with stage and reason).
+unchanged (same content, same pipeline and model versions: skipped before any component),
+duplicate (same or nearly the same content as another document: written with
+``duplicate_of``), or failed (dead-lettered with its stage and reason).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines import __version__
-from pipelines.cleaning import CleaningConfig, clean_article
-from pipelines.extraction import Extractor
-from pipelines.indexing import (
-    IndexNames,
-    RunInfo,
-    build_document,
-    bulk_index,
-    fetch_fingerprints,
-    find_by_content_hash,
-    find_near_duplicates,
-    record_failures,
-    resolve_dead_letters,
-)
-from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle
-from pipelines.near_duplicates import SignatureIndex
+from pipelines.errors import IndexingError, ModelNotFoundError, Stage
+from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle, RunInfo
+from pipelines.registry import Registry
+from pipelines.store import RawSelection, StoreResult, open_store
 
 if TYPE_CHECKING:
-    from elasticsearch import Elasticsearch
+    from pipelines.settings import Settings
+    from pipelines.sinks import Sink
+    from pipelines.sources import SourceContext
+    from pipelines.store import Store
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with how many more inputs are done
+Item = RawArticle | Failure
+
+
+class Component(Protocol):
+    name: str
+    stage: Stage  # where its failures are dead-lettered
+
+    def pipe(self, items: Sequence[Any]) -> Iterable[Any]:
+        """Process a batch; yields one output (or a ``Failure``) per input, in order."""
+
+    def __call__(self, item: Any) -> Any:
+        """Process one; raises for this input only."""
+
+
+ComponentFactory = Callable[["Pipeline"], Component]
+COMPONENTS: Registry[ComponentFactory] = Registry("component")
+
+
+def _cleaner(pipeline: Pipeline) -> Component:
+    from pipelines.cleaning import Cleaner
+
+    return Cleaner.from_settings(pipeline.settings)
+
+
+def _extractor(pipeline: Pipeline) -> Component:
+    from pipelines.extraction import Extractor
+
+    return Extractor.from_settings(pipeline.settings)
+
+
+def _deduplicator(pipeline: Pipeline) -> Component:
+    from pipelines.deduplication import Deduplicator
+
+    return Deduplicator(lambda: pipeline.sink)
+
+
+COMPONENTS.register("clean", _cleaner)
+COMPONENTS.register("extract", _extractor)
+COMPONENTS.register("deduplicate", _deduplicator)
+
+BUCKETS = ("seen", "indexed", "unchanged", "duplicate", "failed")
 
 
 @dataclass
@@ -48,169 +98,309 @@ class IngestSummary:
 
     def add(self, other: IngestSummary) -> IngestSummary:
         return IngestSummary(
-            seen=self.seen + other.seen,
-            indexed=self.indexed + other.indexed,
-            unchanged=self.unchanged + other.unchanged,
-            duplicate=self.duplicate + other.duplicate,
-            failed=self.failed + other.failed,
-            failures=[*self.failures, *other.failures],
+            *(getattr(self, key) + getattr(other, key) for key in BUCKETS), failures=[*self.failures, *other.failures]
         )
+
+    @classmethod
+    def of_failures(cls, failures: Sequence[Failure]) -> IngestSummary:
+        return cls(seen=len(failures), failed=len(failures), failures=list(failures))
 
     @property
     def accounted(self) -> bool:
         return self.seen == self.indexed + self.unchanged + self.duplicate + self.failed
 
     def counts(self) -> dict[str, int]:
-        return {
-            "seen": self.seen,
-            "indexed": self.indexed,
-            "unchanged": self.unchanged,
-            "duplicate": self.duplicate,
-            "failed": self.failed,
-        }
+        return {key: getattr(self, key) for key in BUCKETS}
 
     def to_dict(self) -> dict[str, Any]:
-        """Small and JSON-safe: fit for XCom (failure details are capped, the dead-letter index has them all)."""
-        return {
-            **self.counts(),
-            "failures": [
-                {"stage": f.stage, "source_ref": f.source_ref, "error_type": f.error_type, "message": f.message[:300]}
-                for f in self.failures[:50]
-            ],
-        }
+        """Small and JSON-safe: fit for XCom (failure details are capped, the dead-letter store has them all)."""
+        return {**self.counts(), "failures": [f.to_dict(message_chars=300) for f in self.failures[:50]]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestSummary:
-        failures = [Failure(**failure) for failure in data.get("failures", [])]
-        return cls(**{key: data[key] for key in ("seen", "indexed", "unchanged", "duplicate", "failed")}, failures=failures)
+        failures = [Failure.from_dict(failure) for failure in data.get("failures", [])]
+        return cls(**{key: data[key] for key in BUCKETS}, failures=failures)
 
 
-def _batches(items: Iterable[RawArticle | Failure], size: int) -> Iterator[list[RawArticle | Failure]]:
+@dataclass
+class AcquireResult:
+    """One unit's acquisition: the source's report row and what the raw store now holds."""
+
+    report: dict[str, Any]
+    stored: StoreResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, without article bodies (XCom)."""
+        return {**self.report, **self.stored.counts(),
+                "failures": [f.to_dict(message_chars=300) for f in self.stored.failures[:50]]}
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
 
 
-def _is_unchanged(raw: RawArticle, fingerprint: dict[str, Any] | None, model: str) -> bool:
-    return (
-        fingerprint is not None
-        and fingerprint.get("content_hash") == raw.content_hash
-        and fingerprint.get("pipeline_version") == __version__
-        and fingerprint.get("model") == model
+def _raw_of(item: RawArticle | CleanArticle | EnrichedArticle) -> RawArticle:
+    return item if isinstance(item, RawArticle) else item.raw
+
+
+def _is_infrastructure(error: BaseException) -> bool:
+    """Errors that are no input's fault: the run must stop (and be retried), not dead-letter everyone."""
+    module = type(error).__module__
+    return isinstance(error, (ModelNotFoundError, IndexingError, ConnectionError, MemoryError)) or module.startswith(
+        ("elasticsearch", "elastic_transport")
     )
 
 
-def _clean_all(raws: list[RawArticle], failures: list[Failure]) -> list[CleanArticle]:
-    cleaned = []
-    config = CleaningConfig.from_env()  # NEWSFLOW_CLEANING_CONFIG: extra shortcodes and boilerplate
-    for raw in raws:
+class Pipeline:
+    """Built once from ``Settings``; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        sink: Sink | None = None,
+        components: Sequence[Component] | None = None,
+        client: Any = None,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._store = store
+        self._sink = sink
+        self._components = list(components) if components is not None else None
+        self._prepared = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pipeline:
+        return cls(settings)
+
+    @staticmethod
+    @cache
+    def shared(settings: Settings) -> Pipeline:
+        """One pipeline per worker process and settings: the model is loaded once, however many tasks run."""
+        return Pipeline(settings)
+
+    # ------------------------------------------------------------------------------ parts
+
+    @property
+    def client(self) -> Any:
+        """The Elasticsearch client, when the settings use a cluster."""
+        if self._client is None and self.settings.uses_elasticsearch:
+            from pipelines.store.client import connect
+
+            self._client = connect(self.settings)
+        return self._client
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings, self.client)
+        return self._store
+
+    @property
+    def sink(self) -> Sink:
+        if self._sink is None:
+            from pipelines.sinks import build_sink
+
+            self._sink = build_sink(self.settings.sink, self.settings, self.client)
+        return self._sink
+
+    @property
+    def components(self) -> list[Component]:
+        if self._components is None:
+            self._components = [COMPONENTS.get(name)(self) for name in self.settings.components]
+        return self._components
+
+    @property
+    def model_version(self) -> str | None:
+        """The version stamp of the extraction model, part of what makes an article unchanged."""
+        for component in self.components:
+            if hasattr(component, "model_version"):
+                return component.model_version
+        return None
+
+    def prepare(self) -> Pipeline:
+        """Create the store's and the sink's indices or files (idempotent; once per pipeline)."""
+        if not self._prepared:
+            self.store.prepare()
+            mappings = {c.name: c.mapping for c in self.components if getattr(c, "mapping", None)}
+            self.sink.prepare(mappings)
+            self._prepared = True
+        return self
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+        if self._store is not None:
+            self._store.close()
+
+    # ------------------------------------------------------------------------------ acquire
+
+    def plan(self, kind: str, **options: Any) -> list[dict[str, Any]]:
+        """The run's work units for a source kind, JSON-safe (one Airflow task each)."""
+        from pipelines.sources import build_source
+
+        source = build_source(kind, self.settings, **options)
+        return [{"kind": kind, "options": options, "label": unit["label"], "unit": unit} for unit in source.units()]
+
+    def context(self, run: RunInfo, *, force: bool = False) -> SourceContext:
+        from pipelines.sources import SourceContext
+
+        return SourceContext(settings=self.settings, store=self.store, run=run, force=force)
+
+    def acquire(self, work: dict[str, Any], run: RunInfo, *, context: SourceContext | None = None,
+                force: bool = False) -> AcquireResult:
+        """One unit from ``plan`` into the raw store; the source's failures are dead-lettered here."""
+        from pipelines.sources import build_source
+
+        self.prepare()
+        own_context = context is None
+        context = context or self.context(run, force=force)
         try:
-            cleaned.append(clean_article(raw, config))
-        except Exception as error:  # one bad article must not stop the batch
-            failures.append(Failure("clean", raw.source_ref, type(error).__name__, str(error), raw.doc_id))
-    return cleaned
+            acquisition = build_source(work["kind"], self.settings, **work["options"]).acquire(work["unit"], context)
+            stored = self.store.raw.put(acquisition, run)
+            self.store.deadletters.record(stored.failures, run)
+            report = acquisition.finish(stored)
+        finally:
+            if own_context:
+                context.close()
+        log.info("acquired %s: %s", work["label"], stored.counts())
+        return AcquireResult(report, stored)
 
+    # ------------------------------------------------------------------------------ enrich
 
-def _extract_all(extractor: Extractor, articles: list[CleanArticle], failures: list[Failure]) -> list[EnrichedArticle]:
-    try:
-        return list(extractor.pipe(articles))
-    except Exception:
-        # Find the culprit one document at a time so the rest of the batch still goes through.
-        enriched = []
-        for article in articles:
-            try:
-                enriched.append(extractor(article))
-            except Exception as error:
-                raw = article.raw
-                failures.append(Failure("extract", raw.source_ref, type(error).__name__, str(error), raw.doc_id))
-        return enriched
+    def select(self, selection: RawSelection) -> list[str]:
+        self.prepare()
+        return self.store.raw.select(selection)
 
+    def enrich_ids(self, doc_ids: Sequence[str], run: RunInfo, *, force: bool = False,
+                   progress: Progress | None = None) -> IngestSummary:
+        """Enrich stored raw articles by id (an id missing from the store is a ``Stage.LOAD`` failure)."""
+        return self.enrich(self.store.raw.get(list(doc_ids)), run, force=force, progress=progress)
 
-def ingest_batch(
-    batch: list[RawArticle | Failure],
-    *,
-    client: Elasticsearch,
-    names: IndexNames,
-    extractor: Extractor,
-    run: RunInfo,
-    seen_hashes: dict[str, str] | None = None,
-    seen_signatures: SignatureIndex | None = None,
-    force: bool = False,
-) -> IngestSummary:
-    """Clean, extract and index one batch; ``seen_hashes`` and ``seen_signatures`` carry exact- and
-    near-duplicate detection across batches of one run."""
-    seen_hashes = {} if seen_hashes is None else seen_hashes
-    seen_signatures = SignatureIndex() if seen_signatures is None else seen_signatures
-    failures = [item for item in batch if isinstance(item, Failure)]
-    raws = [item for item in batch if isinstance(item, RawArticle)]
+    def enrich(self, items: Iterable[Item], run: RunInfo, *, force: bool = False,
+               progress: Progress | None = None) -> IngestSummary:
+        """Raw articles through the components and into the sink, in batches; then make them searchable."""
+        self.prepare()
+        for component in self.components:
+            if hasattr(component, "begin_run"):
+                component.begin_run()
+        summary = IngestSummary()
+        for batch in batches(items, self.settings.batch_size):
+            summary = summary.add(self._enrich_batch(batch, run, force=force))
+            if progress:
+                progress(len(batch))
+        self.sink.flush()
+        return summary
 
-    fingerprints = fetch_fingerprints(client, names, [raw.doc_id for raw in raws])
-    model = extractor.model_version
-    # ``force`` re-enriches even what this pipeline and model version already indexed.
-    changed = raws if force else [raw for raw in raws if not _is_unchanged(raw, fingerprints.get(raw.doc_id), model)]
-    unchanged = len(raws) - len(changed)
+    def _enrich_batch(self, batch: list[Item], run: RunInfo, *, force: bool) -> IngestSummary:
+        failures = [item for item in batch if isinstance(item, Failure)]
+        raws = [item for item in batch if isinstance(item, RawArticle)]
+        fingerprints = self.sink.fingerprints([raw.doc_id for raw in raws])
+        changed = raws if force else [raw for raw in raws if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
 
-    enriched = _extract_all(extractor, _clean_all(changed, failures), failures)
+        items: list[Any] = changed
+        for component in self.components:
+            items = self._run(component, items, failures)
 
-    indexed_elsewhere = find_by_content_hash(client, names, (a.clean.raw.content_hash for a in enriched))
-    nearly_indexed = find_near_duplicates(client, names, {a.clean.raw.doc_id: a.minhash for a in enriched})
-    documents, duplicates = [], 0
-    for article in enriched:
-        raw = article.clean.raw
-        original = seen_hashes.get(raw.content_hash) or indexed_elsewhere.get(raw.content_hash)
-        duplicate_of = original if original not in (None, raw.doc_id) else None
-        similarity = 1.0 if duplicate_of else None
-        if duplicate_of is None:
-            near = seen_signatures.match(article.minhash, exclude=raw.doc_id) or nearly_indexed.get(raw.doc_id)
-            duplicate_of, similarity = near if near else (None, None)
-        seen_hashes.setdefault(raw.content_hash, raw.doc_id)
-        if duplicate_of is None:
-            seen_signatures.add(raw.doc_id, article.minhash)
-        duplicates += duplicate_of is not None
-        documents.append(build_document(article, run, duplicate_of=duplicate_of, duplicate_similarity=similarity))
-
-    index_failures = bulk_index(client, names, documents)
-    failed_ids = {failure.doc_id for failure in index_failures}
-    duplicates -= sum(1 for doc in documents if doc["duplicate_of"] and doc["doc_id"] in failed_ids)
-    failures.extend(index_failures)
-    if failures:
-        source = raws[0].source if raws else "unknown"
-        record_failures(client, names, failures, run, source)
-    # An input that failed before and went through now is no longer a dead letter.
-    resolve_dead_letters(client, names, [(d["source"], d["source_ref"]) for d in documents if d["doc_id"] not in failed_ids])
-
-    return IngestSummary(
-        seen=len(batch),
-        indexed=len(documents) - len(index_failures) - duplicates,
-        unchanged=unchanged,
-        duplicate=duplicates,
-        failed=len(failures),
-        failures=failures,
-    )
-
-
-def ingest(
-    items: Iterable[RawArticle | Failure],
-    *,
-    client: Elasticsearch,
-    names: IndexNames,
-    extractor: Extractor,
-    run: RunInfo,
-    batch_size: int = 64,
-    progress: Progress | None = None,
-    force: bool = False,
-) -> IngestSummary:
-    """Ingest a whole stream in batches, then refresh so the result is searchable at once."""
-    summary = IngestSummary()
-    seen_hashes: dict[str, str] = {}
-    seen_signatures = SignatureIndex()
-    for batch in _batches(items, batch_size):
-        result = ingest_batch(
-            batch, client=client, names=names, extractor=extractor, run=run,
-            seen_hashes=seen_hashes, seen_signatures=seen_signatures, force=force,
+        rejected = self.sink.write(items, run)
+        failures += rejected
+        rejected_ids = {failure.doc_id for failure in rejected}
+        written = [article for article in items if article.raw.doc_id not in rejected_ids]
+        duplicates = sum(1 for article in written if article.duplicate_of)
+        self.store.deadletters.record(failures, run)
+        # An input that failed before and went through now is no longer a dead letter.
+        self.store.deadletters.resolve([(a.raw.source, a.raw.source_ref) for a in written])
+        self.store.raw.mark_enriched([raw.doc_id for raw in raws])
+        return IngestSummary(
+            seen=len(batch), indexed=len(written) - duplicates, unchanged=len(raws) - len(changed),
+            duplicate=duplicates, failed=len(failures), failures=failures,
         )
-        summary = summary.add(result)
-        if progress:
-            progress(len(batch))
-    client.indices.refresh(index=[names.articles, names.deadletters])
-    return summary
+
+    def apply(self, raws: Iterable[RawArticle], *, until: str | None = None) -> tuple[list[Any], list[Failure]]:
+        """The components (up to and including ``until``) over raw articles, with nothing read from
+        or written to the store or sink: what eval/ and bench/ measure, exactly as production cleans
+        and extracts."""
+        outputs: list[Any] = []
+        failures: list[Failure] = []
+        for batch in batches(raws, self.settings.batch_size):
+            items: list[Any] = batch
+            for component in self.components:
+                items = self._run(component, items, failures)
+                if component.name == until:
+                    break
+            outputs += items
+        return outputs, failures
+
+    def component(self, name: str) -> Component:
+        """The pipeline's component registered under ``name`` (e.g. ``extract`` for its model)."""
+        for component in self.components:
+            if component.name == name:
+                return component
+        raise KeyError(f"this pipeline has no {name!r} component; it has {[c.name for c in self.components]}")
+
+    def _unchanged(self, raw: RawArticle, fingerprint: dict[str, Any] | None) -> bool:
+        return (
+            fingerprint is not None
+            and fingerprint.get("content_hash") == raw.content_hash
+            and fingerprint.get("pipeline_version") == __version__
+            and fingerprint.get("model") == self.model_version
+        )
+
+    @staticmethod
+    def _run(component: Component, items: list[Any], failures: list[Failure]) -> list[Any]:
+        """A component over a batch; if the batch fails, one at a time, so only the culprit is dead-lettered."""
+        if not items:
+            return []
+        try:
+            outputs = list(component.pipe(items))
+        except Exception as error:
+            if _is_infrastructure(error):
+                raise
+            outputs = []
+            for item in items:
+                try:
+                    outputs.append(component(item))
+                except Exception as item_error:
+                    if _is_infrastructure(item_error):
+                        raise
+                    outputs.append(Failure.of(_raw_of(item), component.stage, item_error))
+        kept = []
+        for output in outputs:
+            if isinstance(output, Failure):
+                failures.append(output)
+            else:
+                kept.append(output)
+        return kept
+
+    # ------------------------------------------------------------------------------ both
+
+    def run(self, kind: str, run: RunInfo, *, force: bool = False, progress: Progress | None = None,
+            on_total: Callable[[int], None] | None = None, **options: Any) -> tuple[IngestSummary, list[dict[str, Any]]]:
+        """Every unit of a source acquired, each followed at once by the enrichment of its articles
+        (the CLI's path: one process, nothing handed through XCom). Returns the summary and the
+        units' report rows."""
+        works = self.plan(kind, **options)
+        if on_total:
+            on_total(sum(len(work["unit"].get("files", ())) for work in works) or len(works))
+        summary, reports = IngestSummary(), []
+        context = self.context(run, force=force)
+        try:
+            for work in works:
+                acquired = self.acquire(work, run, context=context)
+                reports.append(acquired.report)
+                summary = summary.add(IngestSummary.of_failures(acquired.stored.failures))
+                if progress and acquired.stored.failures:
+                    progress(len(acquired.stored.failures))
+                summary = summary.add(self.enrich(acquired.stored.articles, run, force=force, progress=progress))
+        finally:
+            context.close()
+        return summary, reports
+
+
+def describe_failure(failure: Failure) -> str:
+    return f"failed [{failure.stage}] {failure.source_ref}: {failure.error_type}: {failure.message}"
+
+

@@ -2,8 +2,11 @@
 
 Order matters: encoding is repaired first (mojibake can hide anywhere), then shortcodes
 (captions move to their own field), then HTML, then boilerplate lines and stripped
-apostrophes, and whitespace last. Every step is a pure function; ``clean_article`` is the
-stage the runner calls.
+apostrophes, and whitespace last. Every step is a pure function; ``Cleaner`` is the pipeline
+component (``clean`` in the component registry), ``clean_article`` its work on one article.
+
+A raw article's ``content_type`` says what arrived: ``text/html`` bodies are converted here,
+and only here (``pipelines.cleaning.html``), as a fragment, a whole document or a fetched page.
 
 Cleaning is idempotent (``clean(clean(x)) == clean(x)``) with one deliberate exception taken
 from WordPress: an escaped shortcode ``[[caption]]`` means the literal text ``[caption]``,
@@ -12,13 +15,13 @@ which a second pass would read as a shortcode.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.cleaning.html import html_to_text, looks_like_html
+from pipelines.cleaning.html import html_document, html_to_text, looks_like_html, main_text
 from pipelines.cleaning.shortcodes import (
     DEFAULT_REGISTRY,
     REMOVED,
@@ -36,12 +39,16 @@ from pipelines.cleaning.text import (
     repair_encoding,
     repair_stripped_apostrophes,
 )
-from pipelines.errors import ConfigError
-from pipelines.models import CleanArticle, RawArticle
+from pipelines.errors import CleaningError, ConfigError, Stage
+from pipelines.models import CleanArticle, Failure, RawArticle
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 __all__ = [
     "DEFAULT_REGISTRY",
     "CleanedText",
+    "Cleaner",
     "CleaningConfig",
     "ShortcodeAction",
     "ShortcodeRegistry",
@@ -89,9 +96,9 @@ class CleaningConfig:
         )
 
     @classmethod
-    def from_env(cls) -> CleaningConfig:
-        path = os.environ.get("NEWSFLOW_CLEANING_CONFIG")
-        return cls.from_file(Path(path)) if path else DEFAULT_CONFIG
+    def from_settings(cls, settings: Settings) -> CleaningConfig:
+        """The defaults plus the rules in ``NEWSFLOW_CLEANING_CONFIG`` (``Settings.cleaning_config``)."""
+        return cls.from_file(settings.cleaning_config) if settings.cleaning_config else DEFAULT_CONFIG
 
 
 DEFAULT_CONFIG = CleaningConfig()
@@ -113,8 +120,11 @@ def _caption_text(markup: str) -> str:
     return normalize_whitespace(text).replace("\n", " ")
 
 
-def clean_text(text: str, config: CleaningConfig | Mapping[str, ShortcodeAction] | None = None) -> CleanedText:
-    """Clean one text; a plain mapping is taken as the complete shortcode registry."""
+def clean_text(
+    text: str, config: CleaningConfig | Mapping[str, ShortcodeAction] | None = None, *, html: bool = False
+) -> CleanedText:
+    """Clean one text; a plain mapping is taken as the complete shortcode registry. ``html``: the
+    text is an HTML fragment, converted whether or not it looks like markup (entities included)."""
     if config is None:
         config = DEFAULT_CONFIG
     elif not isinstance(config, CleaningConfig):
@@ -127,8 +137,8 @@ def clean_text(text: str, config: CleaningConfig | Mapping[str, ShortcodeAction]
     stripped = _LINES_ONLY_REMOVED.sub("", stripped).replace(REMOVED, " ")
 
     html_removed = False
-    for _ in range(_MAX_HTML_ROUNDS):
-        if not looks_like_html(stripped):
+    for round_ in range(_MAX_HTML_ROUNDS):
+        if not looks_like_html(stripped) and not (html and round_ == 0):
             break
         stripped, html_removed = html_to_text(stripped), True
 
@@ -147,25 +157,74 @@ def clean_text(text: str, config: CleaningConfig | Mapping[str, ShortcodeAction]
     )
 
 
-def clean_title(title: str | None) -> str | None:
+def clean_title(title: str | None, *, html: bool = False) -> str | None:
     if not title:
         return None
     text = repair_encoding(title)
-    if looks_like_html(text):
+    if html or looks_like_html(text):
         text = html_to_text(text)
     return normalize_whitespace(text).replace("\n", " ") or None
 
 
+def _body_and_title(raw: RawArticle) -> tuple[str, str | None, bool]:
+    """The text to clean, a title found in the markup, and whether the text is still an HTML fragment."""
+    if raw.content_type != "text/html":
+        return raw.body, None, False
+    kind = raw.metadata.get("html", "fragment")
+    if kind == "document":
+        title, text = html_document(raw.body)
+        return text, title, False
+    if kind == "page":
+        text = main_text(raw.body, url=raw.metadata.get("page_url") or raw.url)
+        summary = raw.metadata.get("summary") or ""
+        summary_is_html = raw.metadata.get("summary_type", "text/html") == "text/html"
+        summary_text = html_to_text(summary) if summary_is_html else summary
+        # A page whose main text is shorter than the source's own summary is a paywall or a teaser.
+        return (text, None, False) if len(text) > len(summary_text) else (summary, None, summary_is_html)
+    return raw.body, None, True
+
+
 def clean_article(raw: RawArticle, config: CleaningConfig | None = None) -> CleanArticle:
-    body = clean_text(raw.body, config)
+    text, markup_title, html = _body_and_title(raw)
+    body = clean_text(text, config, html=html)
     return CleanArticle(
         raw=raw,
-        title=clean_title(raw.title),
+        title=clean_title(raw.title, html=raw.metadata.get("title_type") == "text/html") or clean_title(markup_title),
         body=body.text,
         captions=body.captions,
         removed_shortcodes=body.removed_shortcodes,
         dropped_lines=body.dropped_lines,
         repairs=body.repairs,
         encoding_repaired=body.encoding_repaired,
-        html_removed=body.html_removed,
+        html_removed=body.html_removed or raw.content_type == "text/html",
     )
+
+
+class Cleaner:
+    """The cleaning component: raw articles in, clean articles (or ``Stage.CLEAN`` failures) out."""
+
+    name = "clean"
+    stage = Stage.CLEAN
+
+    def __init__(self, config: CleaningConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Cleaner:
+        return cls(CleaningConfig.from_settings(settings))
+
+    def __call__(self, raw: RawArticle) -> CleanArticle:
+        try:
+            article = clean_article(raw, self.config)
+        except Exception as error:  # noqa: BLE001 — any bug on one odd article becomes its dead letter
+            raise CleaningError(f"{type(error).__name__}: {error}", source_ref=raw.source_ref, doc_id=raw.doc_id) from error
+        if not article.body.strip():
+            raise CleaningError("no text left after cleaning", source_ref=raw.source_ref, doc_id=raw.doc_id)
+        return article
+
+    def pipe(self, raws: Iterable[RawArticle]) -> Iterator[CleanArticle | Failure]:
+        for raw in raws:
+            try:
+                yield self(raw)
+            except CleaningError as error:
+                yield Failure.from_error(error, source=raw.source)

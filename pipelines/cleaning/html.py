@@ -1,4 +1,10 @@
-"""HTML to readable text with selectolax (lexbor): fast, and never raises on broken markup."""
+"""HTML to readable text: the one place in newsflow where markup becomes text.
+
+Three shapes of HTML arrive: a **fragment** (a feed entry's content, a caption) becomes text
+with ``html_to_text``; a **document** (an ``.html`` file) also gives its title and loses the
+page chrome (``html_document``); a **page** fetched from the web is reduced to its main text by
+trafilatura (``main_text``). selectolax (lexbor) is fast and never raises on broken markup.
+"""
 
 from __future__ import annotations
 
@@ -48,22 +54,58 @@ def html_to_text(html: str) -> str:
     return normalize_whitespace("".join(parts))
 
 
-def _collect_text(node, parts: list[str]) -> None:  # noqa: ANN001 — a selectolax node
+_COLLAPSIBLE = re.compile(r"[ \t\r\n\f]+")
+
+
+def _collect_text(node, parts: list[str], preformatted: bool = False) -> None:  # noqa: ANN001 — a selectolax node
+    # Line breaks in HTML source are just spaces; only <br>, blocks and <pre> break lines.
     for child in node.iter(include_text=True):
         tag = child.tag
         if tag == "-text":
-            parts.append(child.text_content or "")
+            text = child.text_content or ""
+            parts.append(text if preformatted else _COLLAPSIBLE.sub(" ", text))
         elif tag == "br":
             parts.append("\n")
         elif tag in _SKIPPED_ELEMENTS or tag.startswith("-"):  # -comment, -doctype
             continue
         elif tag in _BLOCK_ELEMENTS:
             parts.append("\n\n")
-            _collect_text(child, parts)
+            _collect_text(child, parts, preformatted or tag == "pre")
             parts.append("\n\n")
         elif tag in _CELL_ELEMENTS:
             parts.append(" ")
-            _collect_text(child, parts)
+            _collect_text(child, parts, preformatted)
             parts.append(" ")
         else:
-            _collect_text(child, parts)
+            _collect_text(child, parts, preformatted)
+
+
+_CHROME = ("nav", "footer", "aside", "header")
+
+
+def html_document(html: str) -> tuple[str | None, str]:
+    """The title (first ``<h1>``, else ``<title>``) and the text of a whole HTML document, without
+    navigation, header, footer and aside chrome; the ``<h1>`` is not repeated in the text."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    heading, head_title = tree.css_first("h1"), tree.css_first("title")
+    title = " ".join((heading or head_title).text().split()) if (heading or head_title) else None
+    for node in tree.css(", ".join(_CHROME)):
+        node.decompose()
+    if heading is not None and tree.css_first("h1") is not None:
+        tree.css_first("h1").decompose()
+    root = tree.body or tree.root
+    if root is None:
+        return title or None, ""
+    parts: list[str] = []
+    _collect_text(root, parts)
+    return title or None, normalize_whitespace("".join(parts))
+
+
+def main_text(html: str, *, url: str | None = None) -> str:
+    """The main text of a web page (trafilatura: article body without menus, comments, related
+    links); empty when the page has none."""
+    import trafilatura
+
+    return trafilatura.extract(html, url=url, include_comments=False, include_tables=False) or ""

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 import ftfy
 
+from pipelines.lexicon import DEMONYM_ENDING
+
 _INLINE_SPACE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 # Zero-width and formatting characters that only break words apart for search and NER.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a\u202b\u202c\u202d\u202e"))
@@ -100,8 +102,9 @@ GAZETTEER: frozenset[str] = frozenset(
     Damascus Delhi Geneva Jerusalem Kabul Kyiv Kiev London Madrid Moscow Nairobi Paris Rome
     Seoul Tehran Tokyo Warsaw Washington Kremlin Pentagon NATO""".split()
 )
-# Demonyms and weekdays pluralise ("Americans", "Israelis", "Mondays"): never "repair" them.
-_PLURAL_PRONE = re.compile(r"(?:an|ese|ish|i|ch|er|day)$")
+# Demonyms, agent nouns and weekdays pluralise ("Americans", "Israelis", "Farmers", "Mondays"):
+# never "repair" them.
+_PLURAL_PRONE_ENDING = re.compile(r"(?:er|day)$")
 _PLURAL_CONTEXT = frozenset(
     "the these those many some all both few several two three four five six seven eight nine ten".split()
 )
@@ -129,7 +132,8 @@ def repair_stripped_apostrophes(text: str) -> tuple[str, tuple[str, ...]]:
         base, following = match.group(1), match.group(3)
         if base.endswith("s") or following[:1] in "'’":
             return match.group(0)
-        known = base in GAZETTEER or (base in standalone and not _PLURAL_PRONE.search(base))
+        plural_prone = DEMONYM_ENDING.search(base) or _PLURAL_PRONE_ENDING.search(base)
+        known = base in GAZETTEER or (base in standalone and not plural_prone)
         preceding = text[: match.start()].rsplit(None, 1)
         previous_word = preceding[-1].lower() if preceding else ""
         if not known or previous_word in _PLURAL_CONTEXT or previous_word.isdigit():

@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipelines.lexicon import DEMONYM_ENDING
 from pipelines.models import Entity
 
 PERSON, ORG = "PERSON", "ORG"
@@ -76,7 +77,6 @@ PLACE_HEADS = frozenset(
 _PLACE_HEAD_ADJECTIVES = frozenset(
     "naval air military nuclear coastal northern southern eastern western central power border refugee".split()
 )
-_DEMONYM = re.compile(r"(?:an|ian|ese|ish|i|ic|ch|ean)$", re.IGNORECASE)
 _TOKEN = re.compile(r"\S+")
 _APOSTROPHES = "'\u2019"
 _POSSESSIVE = re.compile(r"(?:['\u2019]s|['\u2019])$", re.IGNORECASE)
@@ -182,7 +182,7 @@ def _strip_title(tokens: list[_Token]) -> tuple[list[_Token], bool]:
         word = token.text.lower().strip(",")
         if word in TITLE_HEADS:
             cut = i + 1
-        elif word in TITLE_MODIFIERS or word in _CONNECTORS or _DEMONYM.search(word) and token.text[0].isupper():
+        elif word in TITLE_MODIFIERS or word in _CONNECTORS or DEMONYM_ENDING.search(word) and token.text[0].isupper():
             continue
         else:
             break
@@ -297,7 +297,7 @@ def _clean_mention(text: str, mention: Mention, known: dict[str, set[str]]) -> l
     """The cleaned mention, plus the owner of a possessive it started with ("Russia" in "Russia's Khmeimim")."""
     label = mention.label
     tokens = _tokens(text, mention)
-    if label not in NAME_LABELS and not (label == "NORP" and not _DEMONYM.search(normalize_surface(mention.text))):
+    if label not in NAME_LABELS and not (label == "NORP" and not DEMONYM_ENDING.search(normalize_surface(mention.text))):
         surface = normalize_surface(mention.text)
         keep = surface and (label not in ("NORP", "EVENT") or any(ch.isupper() for ch in surface))
         return [_Clean(surface, label, mention.start, False)] if keep else []

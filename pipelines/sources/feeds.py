@@ -1,44 +1,40 @@
-"""RSS and Atom feeds: the feed list, parsing fetched bytes, and entries → ``RawArticle``.
+"""RSS and Atom feeds: the feed list, parsing fetched bytes, entries → ``RawArticle``, and polling.
 
-Nothing here touches the network: ``pipelines.fetching`` gets the bytes and
-``pipelines.feed_tasks`` runs a poll. This module is pure, so every rule is testable on a string.
-
-* **Feed list** — ``feeds.yaml`` (``load_feed_config``) or a run's override (``feeds_from_data``);
-  unknown keys, duplicate names and non-HTTP(S) URLs are errors that name the entry.
+* **Feed list** — ``feeds.yaml`` (``Settings.feeds_config``) or a run's override; see
+  ``pipelines.sources.listing`` for validation.
 * **Parsing** — feedparser on the fetched bytes (RSS 0.9x/1.0/2.0, Atom). An ill-formed ("bozo")
-  feed keeps the entries feedparser recovers; its reason is returned for the feed's state.
-* **Entries** — canonical link (``utm_*`` and other click trackers and the fragment removed),
-  guid, UTC dates (see ``entry_dates``), authors, categories, summary and content as text.
-  The id comes from the canonical link, so the same article reached through two feeds or with
-  different tracking parameters is one document; the feed's guid is used only when there is no link.
+  feed keeps the entries feedparser recovers; its reason is kept in the feed's state.
+* **Entries** — canonical link, guid, UTC dates (see ``entry_dates``), authors, categories; the
+  body is the entry's content or summary *as delivered* (HTML stays HTML: cleaning converts it).
+  The id comes from the canonical link, so the same article reached through two feeds, a
+  sitemap, or with different tracking parameters is one document; the guid only when there is no link.
+* **Polling** — ``FeedsSource``: one unit per feed, conditional GET, ttl, backoff and Retry-After
+  (``pipelines.sources.polling``); with ``full_text`` each new entry's page is fetched and stored.
 """
 
 from __future__ import annotations
 
 import io
-import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pipelines.cleaning import html_to_text
-from pipelines.errors import FeedConfigError, FeedParseError
+from pipelines.errors import FeedParseError, SourceError
 from pipelines.models import Failure, RawArticle, stable_id
+from pipelines.sources.base import SOURCES, Item, SourceContext
+from pipelines.sources.http import FetchResult
+from pipelines.sources.listing import EntryReader, entries_from_data, load_entries
+from pipelines.sources.pages import canonical_url, is_web_link, page_article, url_doc_id
+from pipelines.sources.polling import Poll, PolledSource, PollState
 
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _FEED_KEYS = {"name", "url", "tags", "language", "full_text", "min_interval_minutes", "enabled"}
 # A date this far ahead of the fetch is a publisher's error (or a scheduled post), not clock skew.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 MAX_REQUESTED_INTERVAL_S = 24 * 3600.0  # a feed asking for "yearly" is still read daily
 _UPDATE_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
-_TRACKING_PARAMS = re.compile(
-    r"utm_[a-z0-9_]*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|igshid|_hsenc|_hsmi|mkt_tok|at_medium|at_campaign",
-    re.IGNORECASE,
-)
 
 
 # ---------------------------------------------------------------------------- the feed list
@@ -68,81 +64,23 @@ class FeedConfig:
         }
 
 
-def _feed_from_mapping(entry: object, where: str) -> FeedConfig:
-    if not isinstance(entry, Mapping):
-        raise FeedConfigError(f"a feed must be a mapping with name and url, got {type(entry).__name__}", source_ref=where)
-    unknown = sorted(set(entry) - _FEED_KEYS)
-    if unknown:
-        raise FeedConfigError(f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(_FEED_KEYS))}", source_ref=where)
-    name, url = entry.get("name"), entry.get("url")
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise FeedConfigError(f"name must match {NAME_PATTERN.pattern} (lowercase, digits, - and _), got {name!r}", source_ref=where)
-    where = f"{where} ({name})"
-    if not isinstance(url, str) or urlsplit(url.strip()).scheme.lower() not in ("http", "https") or not urlsplit(url.strip()).hostname:
-        raise FeedConfigError(f"url must be an absolute http(s) URL, got {url!r}", source_ref=where)
-    tags = entry.get("tags") or []
-    if isinstance(tags, str) or not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
-        raise FeedConfigError(f"tags must be a list of non-empty strings, got {tags!r}", source_ref=where)
-    language = entry.get("language")
-    if language is not None and (not isinstance(language, str) or not re.fullmatch(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})?", language)):
-        raise FeedConfigError(f"language must be a language code such as 'en' or 'pt-BR', got {language!r}", source_ref=where)
-    flags = {}
-    for key, default in (("full_text", False), ("enabled", True)):
-        value = entry.get(key, default)
-        if not isinstance(value, bool):
-            raise FeedConfigError(f"{key} must be true or false, got {value!r}", source_ref=where)
-        flags[key] = value
-    interval = entry.get("min_interval_minutes", 0)
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-        raise FeedConfigError(f"min_interval_minutes must be a whole number ≥ 0, got {interval!r}", source_ref=where)
+def feed_from_entry(entry: object, where: str) -> FeedConfig:
+    read = EntryReader(entry, where, _FEED_KEYS)
     return FeedConfig(
-        name=name, url=url.strip(), tags=tuple(t.strip() for t in tags), language=language,
-        min_interval_minutes=interval, **flags,
+        name=read.name, url=read.url(), tags=read.tags(), language=read.language(),
+        full_text=read.flag("full_text", False), enabled=read.flag("enabled", True),
+        min_interval_minutes=read.count("min_interval_minutes", 0),
     )
 
 
 def feeds_from_data(data: object, *, origin: str) -> list[FeedConfig]:
     """Validate a feed list: ``{"feeds": [...]}`` (the file's shape) or a bare list (a run's override)."""
-    if isinstance(data, Mapping):
-        unknown = sorted(set(data) - {"version", "feeds"})
-        if unknown:
-            raise FeedConfigError(f"unknown top-level key(s) {', '.join(map(repr, unknown))}; expected version and feeds", source_ref=origin)
-        if data.get("version", 1) != 1:
-            raise FeedConfigError(f"unsupported version {data.get('version')!r} (this newsflow reads version 1)", source_ref=origin)
-        data = data.get("feeds")
-    if not isinstance(data, list) or not data:
-        raise FeedConfigError("expected a non-empty list of feeds", source_ref=origin)
-    feeds = [_feed_from_mapping(entry, f"{origin}: feeds[{index}]") for index, entry in enumerate(data)]
-    seen: dict[str, str] = {}
-    for feed in feeds:
-        if feed.name in seen:
-            raise FeedConfigError(f"feed name {feed.name!r} is used twice", source_ref=origin)
-        seen[feed.name] = feed.url
-    return feeds
+    return entries_from_data(data, key="feeds", origin=origin, make=feed_from_entry)
 
 
 def load_feed_config(path: Path) -> list[FeedConfig]:
     """The feeds in a YAML file (see ``feeds.yaml``); raises FeedConfigError with the file and entry."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise FeedConfigError(f"cannot read feed list: {error.strerror or error}", source_ref=str(path)) from error
-    except yaml.YAMLError as error:
-        raise FeedConfigError(f"not valid YAML: {error}", source_ref=str(path)) from error
-    return feeds_from_data(data, origin=str(path))
-
-
-def select_feeds(feeds: list[FeedConfig], names: list[str] | None) -> list[FeedConfig]:
-    """Enabled feeds, or exactly the named ones (enabled or not); unknown names are an error."""
-    if not names:
-        return [feed for feed in feeds if feed.enabled]
-    by_name = {feed.name: feed for feed in feeds}
-    missing = [name for name in names if name not in by_name]
-    if missing:
-        raise FeedConfigError(f"no feed named {', '.join(map(repr, missing))}; known: {', '.join(sorted(by_name))}", source_ref="feed selection")
-    return [by_name[name] for name in names]
+    return load_entries(path, key="feeds", make=feed_from_entry)
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -199,23 +137,6 @@ def requested_interval(feed: Mapping[str, Any]) -> float | None:
 # ---------------------------------------------------------------------------- entries
 
 
-def canonical_url(url: str) -> str:
-    """The link without click-tracking parameters or fragment, with a lowercase scheme and host
-    and no default port; other parameters keep their order and encoding."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
-    kept = [
-        pair for pair in parts.query.split("&")
-        if pair and not _TRACKING_PARAMS.fullmatch(unquote(pair.split("=", 1)[0]))
-    ]
-    return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
-
-
 def _utc(parsed: time.struct_time | None) -> datetime | None:
     if parsed is None:
         return None
@@ -245,21 +166,20 @@ def entry_dates(entry: Mapping[str, Any], fetched_at: datetime) -> tuple[datetim
     return None, {"date_source": "missing"}
 
 
-def _text(detail: Mapping[str, Any] | None, value: str | None) -> str:
-    if not value:
-        return ""
-    kind = (detail or {}).get("type", "text/html")
-    return html_to_text(value) if "html" in kind else " ".join(value.split())
+def _content_type(detail: Mapping[str, Any] | None) -> str:
+    return "text/html" if "html" in (detail or {}).get("type", "text/html") else "text/plain"
 
 
-def entry_text(entry: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(body, summary, where the body came from): the longest ``content`` item, else the summary."""
-    summary = _text(entry.get("summary_detail"), entry.get("summary"))
-    contents = [_text(item, item.get("value")) for item in entry.get("content") or []]
-    best = max(contents, key=len, default="")
-    if best and len(best) >= len(summary):
-        return best, summary, "content"
-    return summary, summary, "summary"
+def entry_content(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(body, its content type, the summary, where the body came from) as the feed delivered them:
+    the longest ``content`` item, else the summary. Markup is kept; cleaning turns it into text."""
+    summary = (entry.get("summary") or "").strip()
+    summary_type = _content_type(entry.get("summary_detail"))
+    contents = [(item.get("value") or "").strip() for item in entry.get("content") or []]
+    best = max(range(len(contents)), key=lambda i: len(contents[i]), default=None)
+    if best is not None and contents[best] and len(contents[best]) >= len(summary):
+        return contents[best], _content_type(entry["content"][best]), summary, "content"
+    return summary, summary_type, summary, "summary"
 
 
 def _names(items: Any, key: str) -> list[str]:
@@ -275,27 +195,30 @@ def entry_to_article(entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: 
     """One feed entry as a raw article, or a Failure naming what it lacks."""
     link = entry.get("link")
     guid = (entry.get("id") or "").strip()
-    canonical = canonical_url(link) if link and urlsplit(link).scheme in ("http", "https") else None
-    title_detail = entry.get("title_detail")
-    title = _text(title_detail, entry.get("title")) or None
-    body, summary, body_source = entry_text(entry)
+    canonical = canonical_url(link) if is_web_link(link) else None
+    title = " ".join((entry.get("title") or "").split()) or None
+    title_type = _content_type(entry.get("title_detail")) if title else None
+    body, content_type, summary, body_source = entry_content(entry)
     if canonical:
-        doc_id, ref, id_basis = stable_id("url", canonical), canonical, "link"
+        doc_id, ref, id_basis = url_doc_id(canonical), canonical, "link"
     elif guid:
         doc_id, ref, id_basis = stable_id("guid", feed.name, guid), guid, "guid"
     else:
         ref = f"{feed_url}#entry:{(title or body)[:80]}"
-        return Failure("read", ref, "FeedEntryError", "entry has neither a link nor a guid", source=feed.source)
+        return Failure.from_error(SourceError("entry has neither a link nor a guid", source_ref=ref), source=feed.source)
     if not body:
         if not title:
-            return Failure("read", ref, "FeedEntryError", "entry has no title, summary or content", doc_id, source=feed.source)
-        body, body_source = title, "title"
+            error = SourceError("entry has no title, summary or content", source_ref=ref, doc_id=doc_id)
+            return Failure.from_error(error, source=feed.source)
+        body, content_type, body_source = title, "text/plain", "title"
     published_at, date_notes = entry_dates(entry, fetched_at)
     metadata = {
         "feed": feed.name,
         "feed_url": feed_url,
         "id_basis": id_basis,
         "body_source": body_source,
+        "html": "fragment",
+        **({"title_type": title_type} if title_type == "text/html" else {}),
         **date_notes,
     }
     optional = {
@@ -304,7 +227,7 @@ def entry_to_article(entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: 
         "categories": "; ".join(_names(entry.get("tags"), "term")),
         "tags": ", ".join(feed.tags),
         "language": feed.language or "",
-        "summary": summary[:2000] if summary != body else "",
+        "summary": summary[:20_000] if summary != body else "",
     }
     metadata.update({key: value for key, value in optional.items() if value})
     return RawArticle(
@@ -313,6 +236,7 @@ def entry_to_article(entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: 
         source_ref=ref,
         body=body,
         title=title,
+        content_type=content_type,
         published_at=published_at,
         fetched_at=fetched_at,
         url=canonical,
@@ -329,11 +253,58 @@ def read_entries(parsed: ParsedFeed, feed: FeedConfig, *, fetched_at: datetime, 
     for entry in parsed.entries:
         try:
             item = entry_to_article(entry, feed, fetched_at=fetched_at, feed_url=feed_url)
-        except Exception as error:  # one odd entry must not stop the feed
-            yield Failure("read", f"{feed_url}#entry", type(error).__name__, str(error), source=feed.source)
+        except Exception as error:  # noqa: BLE001 — one odd entry must not stop the feed
+            yield Failure.from_error(error, source=feed.source, source_ref=f"{feed_url}#entry")
             continue
         if isinstance(item, RawArticle):
             if item.doc_id in seen:
                 continue
             seen.add(item.doc_id)
         yield item
+
+
+# ---------------------------------------------------------------------------- polling
+
+
+@SOURCES.register("feeds")
+class FeedsSource(PolledSource):
+    """Feeds from ``feeds.yaml`` (or the run's ``feeds`` list), one unit per feed."""
+
+    kind = "feeds"
+    list_key = "feeds"
+    state_kind = "feed"
+
+    def list_path(self) -> Path:
+        return self.settings.feeds_config
+
+    def entry(self, data: object, where: str) -> FeedConfig:
+        return feed_from_entry(data, where)
+
+    def read(self, feed: FeedConfig, fetched: FetchResult, state: PollState, context: SourceContext) -> Poll:
+        parsed = parse_feed(fetched.content, url=fetched.final_url, content_type=fetched.content_type)
+
+        def commit(state: PollState) -> None:
+            state.etag, state.last_modified = fetched.etag, fetched.last_modified
+            state.bozo, state.bozo_reason = parsed.bozo_reason is not None, parsed.bozo_reason
+            state.requested_interval_s = parsed.requested_interval_s
+            state.entries_seen += len(parsed.entries)
+            state.last_entries = len(parsed.entries)
+
+        items: list[Item] = list(read_entries(parsed, feed, fetched_at=state.last_attempt or context.clock(),
+                                              feed_url=fetched.final_url))
+        report = {"entries": len(parsed.entries)}
+        if feed.full_text:
+            items, report["already_stored"] = _with_pages(items, context)
+        return Poll(items, commit, report)
+
+
+def _with_pages(items: list[Item], context: SourceContext) -> tuple[list[Item], int]:
+    """Each new entry with its page (see ``page_article``); entries whose page is already stored are
+    left out, so a page is fetched once, not on every poll."""
+    stored = context.store.raw.metadata([item.doc_id for item in items if isinstance(item, RawArticle)])
+    kept: list[Item] = []
+    for item in items:
+        if isinstance(item, RawArticle) and stored.get(item.doc_id, {}).get("html") == "page":
+            continue
+        kept.append(page_article(item, context.fetcher) if isinstance(item, RawArticle) else item)
+    return kept, len(items) - len(kept)

@@ -4,7 +4,10 @@ A source is a plain generator (dlt style): ``read_folder`` yields one ``RawArtic
 and one ``Failure`` per file or record it could not read, so every file is accounted for and one
 bad file never stops the rest. Ids are built from the source name and each file's path relative
 to the folder, so they are the same on every run and machine and every downstream write is an
-upsert.
+upsert. ``FolderSource`` puts it behind the source interface: units are batches of files.
+
+HTML files are kept as delivered (``text/html``): turning them into a title and text is
+cleaning's job, so a better HTML parser can be replayed from the raw store.
 
 Plain ``.txt`` files come in two layouts:
 
@@ -23,13 +26,14 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import charset_normalizer
 
 from pipelines.errors import ArticleReadError, SourceError
 from pipelines.models import Failure, RawArticle, stable_id
+from pipelines.sources.base import SOURCES, Acquisition, Source, SourceContext
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -223,70 +227,16 @@ def _parse_markdown(text: str) -> tuple[str | None, list[str], str]:
     return (_strip_markdown(title) if title else None), paragraphs, "markdown"
 
 
-class _HTMLArticleParser(HTMLParser):
-    """Collects the <title>, the first <h1> and the text of block elements, minus scripts and chrome."""
-
-    SKIPPED = frozenset({"script", "style", "noscript", "template", "svg", "nav", "footer", "aside"})
-    BLOCKS = frozenset({"p", "li", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "figcaption", "dt", "dd"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.title: str | None = None
-        self.h1: str | None = None
-        self.paragraphs: list[str] = []
-        self._skip_depth = 0
-        self._capturing: str | None = None
-        self._buffer: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIPPED:
-            self._skip_depth += 1
-        elif not self._skip_depth and (tag in ("title", "h1") or tag in self.BLOCKS):
-            self._flush()
-            self._capturing = tag
-        elif tag == "br":
-            self._buffer.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIPPED:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif not self._skip_depth and tag == self._capturing:
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if self._capturing and not self._skip_depth:
-            self._buffer.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._buffer).split())
-        if text:
-            if self._capturing == "title":
-                self.title = self.title or text
-            elif self._capturing == "h1" and self.h1 is None:
-                self.h1 = text
-            else:
-                self.paragraphs.append(text)
-        self._buffer = []
-        self._capturing = None
-
-
-def _parse_html(text: str) -> tuple[str | None, list[str], str]:
-    parser = _HTMLArticleParser()
-    parser.feed(text)
-    parser.close()
-    return parser.h1 or parser.title, parser.paragraphs, "html"
+def _keep_html(text: str) -> tuple[str | None, list[str], str]:
+    return None, [text.strip()], "html"
 
 
 _PARSERS: dict[str, Callable[[str], tuple[str | None, list[str], str]]] = {
     ".txt": _parse_txt,
     ".md": _parse_markdown,
     ".markdown": _parse_markdown,
-    ".html": _parse_html,
-    ".htm": _parse_html,
+    ".html": _keep_html,
+    ".htm": _keep_html,
 }
 
 # ---------------------------------------------------------------------------- JSON records
@@ -406,18 +356,21 @@ def read_article_file(
         url: str | None = None,
         published_at: datetime | None = None,
     ) -> RawArticle:
-        if not paragraphs:
+        if not paragraphs or not any(paragraphs):
             raise ValueError("no body text" + (" after the title" if title else ""))
+        html = layout == "html"
         return RawArticle(
             doc_id=_doc_id(source_name, source_ref),
             source=f"folder:{source_name}",
             source_ref=source_ref,
             body="\n\n".join(paragraphs),
             title=title,
+            content_type="text/html" if html else "text/plain",
+            encoding=encoding,
             published_at=published_at,
             fetched_at=fetched_at,
             url=url,
-            metadata={"path": ref, "layout": layout, "encoding": encoding},
+            metadata={"path": ref, "layout": layout, "encoding": encoding, **({"html": "document"} if html else {})},
         )
 
     if suffix in (".json", ".jsonl"):
@@ -443,15 +396,8 @@ def read_article_file(
 
 
 def _failure(error: Exception, source_ref: str, source_name: str) -> Failure:
-    message = error.reason if isinstance(error, ArticleReadError) else str(error)
-    return Failure(
-        stage="read",
-        source_ref=source_ref,
-        error_type=type(error).__name__,
-        message=message,
-        doc_id=_doc_id(source_name, source_ref),
-        source=f"folder:{source_name}",
-    )
+    return Failure.from_error(error, source=f"folder:{source_name}", source_ref=source_ref,
+                              doc_id=_doc_id(source_name, source_ref))
 
 
 def read_folder(
@@ -514,3 +460,40 @@ def _read_paths(
         yield from articles
         for error in errors:
             yield _failure(error, error.source_ref, source_name)
+
+
+DEFAULT_FILES_PER_BATCH = 200
+
+
+@SOURCES.register("folder")
+class FolderSource(Source):
+    """A folder of article files. Options: ``folder``, ``source_name`` (default: the folder's name),
+    ``files`` (paths relative to the folder; default: every article file), ``files_per_batch``."""
+
+    kind = "folder"
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.options["folder"])
+
+    @property
+    def source_name(self) -> str:
+        return self.options.get("source_name") or _existing_folder(self.folder).resolve().name
+
+    def files(self) -> list[str]:
+        folder = _existing_folder(self.folder)
+        if self.options.get("files") is not None:
+            return list(self.options["files"])
+        return [path.relative_to(folder).as_posix() for path in iter_article_files(folder)]
+
+    def units(self) -> list[dict[str, Any]]:
+        files = self.files()
+        per_batch = int(self.options.get("files_per_batch") or DEFAULT_FILES_PER_BATCH)
+        return [
+            {"label": f"files {start + 1}-{start + len(chunk)} of {len(files)}", "files": chunk}
+            for start in range(0, len(files), per_batch)
+            if (chunk := files[start : start + per_batch])
+        ]
+
+    def acquire(self, unit: dict[str, Any], context: SourceContext) -> Acquisition:
+        return Acquisition(read_files(self.folder, unit["files"], source_name=self.source_name), label=unit["label"])

@@ -1,4 +1,4 @@
-"""HTTP fetching for feeds and article pages: polite, bounded, and never pointed inside the network.
+"""HTTP fetching for feeds, sitemaps and article pages: polite, bounded, and never pointed inside the network.
 
 One ``Fetcher`` serves a whole run (a feed and its article pages share its politeness):
 
@@ -21,21 +21,20 @@ a refused URL never produced a request.
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
-import os
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from pipelines import __version__
 from pipelines.errors import (
-    ConfigError,
     FetchError,
     FetchRefused,
     FetchTimeout,
@@ -48,69 +47,14 @@ from pipelines.errors import (
 if TYPE_CHECKING:
     import httpx
 
+from pipelines.settings import FetchPolicy
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
 
-DEFAULT_USER_AGENT = f"newsflow/{__version__} (news feed reader; conditional GET, honours Retry-After and ttl)"
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Limits and manners for every request of a run."""
-
-    user_agent: str = DEFAULT_USER_AGENT
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 20.0  # longest wait for any one read
-    total_timeout_s: float = 60.0  # the whole fetch, redirects included
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 5
-    min_host_interval_s: float = 1.0  # between two requests to the same host
-    max_retry_after_s: float = 24 * 3600.0  # a Retry-After longer than this is capped
-    allowed_networks: tuple[IPNetwork, ...] = ()  # exceptions to the SSRF guard, e.g. 127.0.0.0/8 in tests
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> FetchPolicy:
-        """``NEWSFLOW_FEEDS_*`` overrides: ALLOW_NETWORKS (comma-separated CIDRs), USER_AGENT,
-        MAX_BYTES, CONNECT_TIMEOUT_S, READ_TIMEOUT_S, TOTAL_TIMEOUT_S, HOST_INTERVAL_S."""
-        env = os.environ if environ is None else environ
-        defaults = cls()
-
-        def number(name: str, default: float) -> float:
-            raw = env.get(f"NEWSFLOW_FEEDS_{name}")
-            if raw in (None, ""):
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"NEWSFLOW_FEEDS_{name} must be a number, got {raw!r}") from None
-            if value < 0:
-                raise ConfigError(f"NEWSFLOW_FEEDS_{name} must not be negative, got {raw!r}")
-            return value
-
-        return cls(
-            user_agent=env.get("NEWSFLOW_FEEDS_USER_AGENT") or defaults.user_agent,
-            connect_timeout_s=number("CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
-            read_timeout_s=number("READ_TIMEOUT_S", defaults.read_timeout_s),
-            total_timeout_s=number("TOTAL_TIMEOUT_S", defaults.total_timeout_s),
-            max_bytes=int(number("MAX_BYTES", defaults.max_bytes)),
-            min_host_interval_s=number("HOST_INTERVAL_S", defaults.min_host_interval_s),
-            allowed_networks=parse_networks(env.get("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "")),
-        )
-
-
-def parse_networks(text: str) -> tuple[IPNetwork, ...]:
-    """``"127.0.0.0/8, ::1"`` → networks; raises ConfigError naming the bad entry."""
-    networks = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ConfigError(f"NEWSFLOW_FEEDS_ALLOW_NETWORKS: {item!r} is not an IP network") from None
-    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -419,3 +363,19 @@ def _timeout_kind(error: Exception) -> str:
     return {"ConnectTimeout": "connect", "ReadTimeout": "read", "WriteTimeout": "write", "PoolTimeout": "pool"}.get(
         type(error).__name__, "timeout"
     )
+
+
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def decode_body(content: bytes, content_type: str | None) -> tuple[str, str]:
+    """A fetched body as text and the encoding used: the declared charset, else UTF-8; bad bytes
+    become U+FFFD rather than an error."""
+    match = _CHARSET.search(content_type or "")
+    encoding = "utf-8"
+    if match:
+        try:
+            encoding = codecs.lookup(match.group(1)).name
+        except LookupError:
+            pass
+    return content.decode(encoding, errors="replace"), encoding
