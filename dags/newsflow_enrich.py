@@ -1,11 +1,10 @@
-"""Enrich stored raw articles: select → clean, extract, index each batch → summary.
+"""Enrich raw articles: plan batches → clean, extract and index each batch → summary.
 
-Runs when ingestion updates the ``newsflow_raw_articles`` Asset (enriching what those runs
-stored), and on a daily data-interval timetable, so that a scheduled run — or each day of
-Airflow's native backfill over a date range (Trigger → Backfill) — enriches exactly the raw
-articles fetched in its window. Documents already produced by this pipeline and model version are
-skipped unless ``force`` is set; after an upgrade a backfill therefore re-enriches what is
-stale and nothing else. Only ids and counts travel through XCom.
+Runs when acquisition updates the ``newsflow_raw_articles`` Asset (enriching whatever is due:
+stored since its last enrichment, from any source), and on a daily data-interval timetable, so
+that a scheduled run — or each day of Airflow's native backfill (Trigger → Backfill) — enriches
+exactly the raw articles fetched in its window. Documents this pipeline and model version
+already produced are skipped unless ``force`` is set. Only ids and counts travel through XCom.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from pipelines.orchestration import DEFAULT_ARGS, ES_POOL, RAW_ARTICLES
+from pipelines.orchestration.airflow import DEFAULT_ARGS, RAW_ARTICLES, enrichment_selection, run_info, settings
 
 
 @dag(
@@ -48,44 +47,27 @@ from pipelines.orchestration import DEFAULT_ARGS, ES_POOL, RAW_ARTICLES
 )
 def newsflow_enrich():
     @task
-    def select_articles(params: dict | None = None) -> list[dict]:
-        from pipelines.config import Settings
-        from pipelines.tasks import select_for_enrichment
+    def plan(params: dict | None = None) -> list[dict]:
+        from pipelines.orchestration.tasks import plan_enrichment
 
-        context = get_current_context()
-        run_ids = list(params["ingest_run_ids"]) or None
-        window = (None, None)
-        events = [event for events in (context.get("triggering_asset_events") or {}).values() for event in events]
-        if run_ids is None and not params["sources"]:
-            if events:  # started by ingestion: what those runs stored
-                run_ids = sorted({event.extra["run_id"] for event in events if event.extra.get("run_id")})
-            else:  # scheduled, backfill or plain manual run: the data interval's window
-                window = (context["data_interval_start"], context["data_interval_end"])
-        return select_for_enrichment(
-            Settings.from_env(), ingest_run_ids=run_ids, sources=params["sources"],
-            fetched_from=window[0], fetched_to=window[1], per_batch=params["articles_per_batch"],
-        )
+        selection = enrichment_selection(get_current_context(), params)
+        return plan_enrichment(settings(), selection, per_batch=params["articles_per_batch"])
 
-    @task(map_index_template="{{ batch_label }}", pool=ES_POOL, max_active_tis_per_dagrun=2)
-    def enrich_batch(batch: dict, params: dict | None = None) -> dict:
-        from pipelines.config import Settings
-        from pipelines.tasks import enrich_documents
+    @task(map_index_template="{{ batch_label }}", max_active_tis_per_dagrun=2)
+    def enrich(batch: dict, params: dict | None = None) -> dict:
+        from pipelines.orchestration.tasks import enrich
 
         context = get_current_context()
         context["batch_label"] = batch["label"]
-        summary = enrich_documents(
-            batch["doc_ids"], settings=Settings.from_env(), run_id=context["run_id"],
-            dag_id=context["dag"].dag_id, force=params["force"],
-        )
-        return summary.to_dict()
+        return enrich(settings(), batch["doc_ids"], **run_info(context), force=params["force"])
 
     @task(trigger_rule="all_done")  # report what happened even when a batch failed
     def summarize(results: list[dict]) -> dict:
-        from pipelines.tasks import summarize
+        from pipelines.orchestration.tasks import summarize_enrichment
 
-        return summarize([result for result in results if result])
+        return summarize_enrichment(list(results))
 
-    summarize(enrich_batch.expand(batch=select_articles()))
+    summarize(enrich.expand(batch=plan()))
 
 
 newsflow_enrich()

@@ -1,25 +1,19 @@
-"""Event-driven ingestion: a file dropped into the watched folder becomes searchable within seconds.
+"""Event-driven acquisition: a file dropped into the watched folder is stored within seconds.
 
 An asset watcher (``ArticleFilesTrigger`` in the triggerer) updates the ``newsflow_inbox`` Asset
-when article files appear or change; this DAG then stores and enriches exactly those files in
-one task, so there is no second scheduling hop. The folder is ``NEWSFLOW_INBOX`` (default
-``<state dir>/inbox``).
+when article files appear or change; this DAG stores exactly those files raw, and its summary's
+``newsflow_raw_articles`` event starts ``newsflow_enrich``. The folder is ``NEWSFLOW_INBOX``
+(default ``<state dir>/inbox``).
 """
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
-from pathlib import Path
+from airflow.sdk import Asset, AssetWatcher
 
-from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
+from pipelines.orchestration.airflow import acquisition_dag, settings, triggering_events
+from pipelines.orchestration.triggers import ArticleFilesTrigger
 
-from pipelines.orchestration import DEFAULT_ARGS, ES_POOL
-from pipelines.triggers import ArticleFilesTrigger
-
-INBOX = os.environ.get("NEWSFLOW_INBOX") or str(
-    Path(os.environ.get("NEWSFLOW_STATE_DIR") or Path(__file__).resolve().parent.parent / ".state") / "inbox"
-)
+INBOX = str(settings().inbox)
 INBOX_FILES = Asset(
     name="newsflow_inbox",
     uri="file://" + INBOX,
@@ -27,37 +21,18 @@ INBOX_FILES = Asset(
 )
 
 
-@dag(
+def plan(context: dict, params: dict) -> list[dict]:
+    from pipelines.orchestration.tasks import inbox_work
+
+    return inbox_work(settings(), [event.extra for event in triggering_events(context)])
+
+
+newsflow_inbox = acquisition_dag(
     dag_id="newsflow_inbox",
-    description="Store and enrich article files as soon as they are dropped into the inbox folder",
+    description="Store article files as soon as they are dropped into the inbox folder",
+    plan=plan,
     schedule=[INBOX_FILES],
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    tags=("event-driven",),
     max_active_runs=4,
-    tags=["newsflow", "ingestion", "event-driven"],
-    default_args=DEFAULT_ARGS,
+    params={},
 )
-def newsflow_inbox():
-    @task(pool=ES_POOL)
-    def ingest_dropped_files() -> dict:
-        from pipelines.config import Settings
-        from pipelines.tasks import ingest_folder_files
-
-        context = get_current_context()
-        events = [event for events in (context.get("triggering_asset_events") or {}).values() for event in events]
-        files = sorted({name for event in events for name in (event.extra.get("payload") or {}).get("files", [])})
-        folder = Path(INBOX)
-        if not files:  # started by hand: the whole folder (unchanged files are skipped cheaply)
-            from pipelines.sources.folder import iter_article_files
-
-            files = [path.relative_to(folder).as_posix() for path in iter_article_files(folder)]
-        summary = ingest_folder_files(
-            folder, files, settings=Settings.from_env(), run_id=context["run_id"], dag_id=context["dag"].dag_id,
-            source_name="inbox",
-        )
-        return summary.to_dict()
-
-    ingest_dropped_files()
-
-
-newsflow_inbox()

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipelines.orchestration import DEFAULT_ARGS, ES_POOL
+from pipelines.orchestration.airflow import DEFAULT_ARGS, run_info, settings
 
 ONLY_STALE = "Only documents from an older pipeline or model version"
 EVERYTHING = "Every document in the range"
@@ -44,41 +44,30 @@ EVERYTHING = "Every document in the range"
 )
 def newsflow_reprocess():
     @task
-    def select_documents(params: dict | None = None) -> list[dict]:
-        from pipelines.config import Settings
-        from pipelines.tasks import id_batches, select_stale_documents
+    def plan(params: dict | None = None) -> list[dict]:
+        from pipelines.orchestration.tasks import plan_reprocess
 
-        start = datetime.fromisoformat(params["date_from"]).replace(tzinfo=None)
-        end = datetime.fromisoformat(params["date_to"]).replace(tzinfo=None) + timedelta(days=1)
-        if end <= start:
-            raise ValueError(f"date_to ({params['date_to']}) is before date_from ({params['date_from']})")
-        ids = select_stale_documents(
-            Settings.from_env(), fetched_from=start, fetched_to=end, sources=params["sources"],
-            only_stale=params["selection"] == ONLY_STALE,
+        return plan_reprocess(
+            settings(), fetched_from=datetime.fromisoformat(params["date_from"]),
+            fetched_to=datetime.fromisoformat(params["date_to"]) + timedelta(days=1), sources=params["sources"],
+            only_stale=params["selection"] == ONLY_STALE, dry_run=params["dry_run"], per_batch=params["articles_per_batch"],
         )
-        print(f"NEWSFLOW_REPROCESS would re-enrich {len(ids)} documents"  # noqa: T201 — shown in the task log
-              f"{' (dry run: nothing changed)' if params['dry_run'] else ''}")
-        return [] if params["dry_run"] else id_batches(ids, params["articles_per_batch"])
 
-    @task(map_index_template="{{ batch_label }}", pool=ES_POOL, max_active_tis_per_dagrun=2)
-    def reprocess_batch(batch: dict) -> dict:
-        from pipelines.config import Settings
-        from pipelines.tasks import enrich_documents
+    @task(map_index_template="{{ batch_label }}", max_active_tis_per_dagrun=2)
+    def enrich(batch: dict) -> dict:
+        from pipelines.orchestration.tasks import enrich
 
         context = get_current_context()
         context["batch_label"] = batch["label"]
-        return enrich_documents(
-            batch["doc_ids"], settings=Settings.from_env(), run_id=context["run_id"],
-            dag_id=context["dag"].dag_id, force=True,
-        ).to_dict()
+        return enrich(settings(), batch["doc_ids"], **run_info(context), force=True)
 
     @task(trigger_rule="all_done")
     def summarize(results: list[dict]) -> dict:
-        from pipelines.tasks import summarize
+        from pipelines.orchestration.tasks import summarize_enrichment
 
-        return summarize([result for result in results if result])
+        return summarize_enrichment(list(results))
 
-    summarize(reprocess_batch.expand(batch=select_documents()))
+    summarize(enrich.expand(batch=plan()))
 
 
 newsflow_reprocess()

@@ -1,7 +1,10 @@
-"""newsflow: news articles from feeds and folders, cleaned, enriched with spaCy, indexed into Elasticsearch.
+"""newsflow: news articles from folders, feeds and sitemaps, kept raw, cleaned, enriched with spaCy,
+indexed into Elasticsearch (or written to JSON Lines).
 
-Stages, each a module with a pure core: ``sources`` → ``cleaning`` → ``extraction`` → ``indexing``;
-``runner`` wires them for the CLI and the Airflow DAGs.
+Data flows one way: ``sources`` acquire into the raw store (``store``); ``pipeline.Pipeline`` runs
+the registered components (``cleaning``, ``extraction``, ``deduplication``, your own) over raw
+articles in batches and writes to a sink (``sinks``). ``orchestration`` is the Airflow glue,
+``cli`` the command line; both build one ``Pipeline`` from ``settings.Settings``.
 """
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.errors import NewsflowError
-from pipelines.indexing import IndexNames
+from pipelines.store.names import IndexNames
 
 _NAMESPACE = uuid.UUID("5d1e1c1a-6f0e-4a53-9c55-6e6577736677")  # stable ids per prefix
 
@@ -80,8 +80,8 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     """Every saved object, dependencies first (Kibana imports in file order)."""
     articles = _data_view(names, "articles", names.articles, "published_at", "newsflow articles")
     dead = _data_view(names, "deadletters", names.deadletters, "failed_at", "newsflow dead letters")
-    feeds = _data_view(names, "feed-state", f"{names.prefix}feed-state", None, "newsflow feed health")
-    runs = _data_view(names, "run-documents", f"{names.articles},{names.prefix}raw-articles", "fetched_at",
+    feeds = _data_view(names, "feed-state", names.source_state, None, "newsflow source health")
+    runs = _data_view(names, "run-documents", f"{names.articles},{names.raw_articles}", "fetched_at",
                       "newsflow documents by run")
     table = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": False}
     pie = {"type": "pie", "addTooltip": True, "addLegend": True, "legendPosition": "right", "isDonut": True}

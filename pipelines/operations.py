@@ -1,6 +1,6 @@
-"""What an operator wants to see at a glance: per-feed health and per-run document counts.
+"""What an operator wants to see at a glance: per-source health and per-run document counts.
 
-Read from Elasticsearch (the feed-state index and aggregations over the documents' ``dag_id`` /
+Read from Elasticsearch (the source-state index and aggregations over the documents' ``dag_id`` /
 ``run_id``); served by the Airflow plugin in ``plugins/`` and usable from anywhere else.
 """
 
@@ -9,30 +9,40 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.feed_state import load_states
-from pipelines.indexing import IndexNames
+from pipelines.sources.polling import PollState
+from pipelines.store.names import IndexNames
+from pipelines.store.state import ElasticsearchStateStore
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 UNHEALTHY_OUTCOMES = {"failed", "refused"}
+POLLED_KINDS = ("feed", "sitemap")
 
 
 def feed_health(client: Elasticsearch, names: IndexNames) -> list[dict[str, Any]]:
-    """One row per feed: healthy or not, and the facts that say why."""
+    """One row per polled source (feed, sitemap): healthy or not, and the facts that say why."""
     rows = []
-    for state in load_states(client, names):
-        document = state.to_document()
-        healthy = state.consecutive_failures == 0 and state.last_outcome not in UNHEALTHY_OUTCOMES
-        rows.append({
+    store = ElasticsearchStateStore(client, names)
+    for kind in POLLED_KINDS:
+        for saved in store.load_all(kind):
+            state = PollState.from_dict(saved["name"], saved)
+            rows.append(_health_row(kind, state))
+    return rows
+
+
+def _health_row(kind: str, state: PollState) -> dict[str, Any]:
+    document = state.to_dict()
+    healthy = state.consecutive_failures == 0 and state.last_outcome not in UNHEALTHY_OUTCOMES
+    return {
+            "kind": kind,
             "name": state.name,
             "healthy": healthy,
             **{key: document[key] for key in (
                 "url", "last_outcome", "last_status", "last_success", "last_attempt", "last_error",
                 "consecutive_failures", "entries_seen", "next_poll", "next_poll_reason", "bozo_reason",
             )},
-        })
-    return rows
+    }
 
 
 def _runs(client: Elasticsearch, index: str, dag_field: str, run_field: str, time_field: str, stage: str,
@@ -60,7 +70,7 @@ def run_counts(client: Elasticsearch, names: IndexNames, *, per_dag: int = 20) -
     """Documents per DAG run, newest runs first: indexed articles (by the run that enriched them)
     and raw articles (by the run that stored them)."""
     rows = _runs(client, names.articles, "dag_id", "run_id", "indexed_at", "indexed", per_dag)
-    rows += _runs(client, f"{names.prefix}raw-articles", "ingest_dag_id", "ingest_run_id", "fetched_at", "raw",
+    rows += _runs(client, names.raw_articles, "ingest_dag_id", "ingest_run_id", "fetched_at", "raw",
                   per_dag)
     return sorted(rows, key=lambda row: row["last"] or "", reverse=True)
 

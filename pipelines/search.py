@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pipelines.indexing import FACET_FIELDS, IndexNames
+from pipelines.models import FACETS
+from pipelines.store.names import IndexNames
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 SEARCH_FIELDS = ("title^3", "body", "captions")
-AGGREGATED_FIELDS = (*FACET_FIELDS, "source", "language")
+AGGREGATED_FIELDS = (*FACETS, "source", "language")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def build_query(
     for name, values in (filters or {}).items():
         if not values:
             continue
-        if name in FACET_FIELDS:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
+        if name in FACETS:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
             filter_clauses.append({"terms": {f"{name}.folded": [value.lower() for value in values]}})
         else:
             filter_clauses.append({"terms": {name: values}})

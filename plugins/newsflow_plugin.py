@@ -1,9 +1,9 @@
 """newsflow's Airflow plugin: the Kibana extra link and the operations page.
 
 - ``Kibana: this run's documents`` on tasks declared with ``@task_with_kibana_link`` (see
-  ``pipelines/airflow_links.py``), built by the api-server from ``KIBANA_URL``.
+  ``pipelines/orchestration/links.py``), built by the api-server from ``KIBANA_URL``.
 - ``/newsflow/`` (an HTML page, also in the UI's navigation) and ``/newsflow/api/status``
-  (JSON): per-feed health from the feed-state index and per-run document counts.
+  (JSON): per-source health (feeds, sitemaps) from the source-state index and per-run document counts.
 
 Airflow does not authenticate plugin apps, so this one does it itself: every route depends on
 the caller's Airflow token (``Authorization: Bearer …`` or the UI's session cookie) and on
@@ -22,16 +22,16 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 
-from pipelines.airflow_links import KibanaRunDocumentsLink
+from pipelines.orchestration.links import KibanaRunDocumentsLink
 
 URL_PREFIX = "/newsflow"
 
 
 def _status() -> dict[str, Any]:
-    from pipelines.config import Settings
-    from pipelines.elastic import connect
-    from pipelines.indexing import IndexNames
     from pipelines.operations import operations_status
+    from pipelines.settings import Settings
+    from pipelines.store import IndexNames
+    from pipelines.store.client import connect
 
     settings = Settings.from_env()
     client = connect(settings)
@@ -61,9 +61,9 @@ td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.9re
 <body><h1>newsflow operations</h1>
 <p>Index prefix <code>{escape(status["index_prefix"])}</code>, as of {escape(status["generated_at"])}.
 JSON: <a href="api/status">api/status</a>.</p>
-<h2>Feed health</h2>
-{_table(feeds, ["name", "health", "last_outcome", "last_success", "consecutive_failures", "next_poll",
-                "next_poll_reason", "last_error"], "No feed has been polled yet.")}
+<h2>Source health (feeds, sitemaps)</h2>
+{_table(feeds, ["kind", "name", "health", "last_outcome", "last_success", "consecutive_failures", "next_poll",
+                "next_poll_reason", "last_error"], "No feed or sitemap has been polled yet.")}
 <h2>Documents per run</h2>
 {_table(status["runs"], ["stage", "dag_id", "run_id", "documents", "last"], "No documents yet.")}
 </body></html>"""

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.settings import PROJECT_ROOT, Settings
 
 
 def _secret(path: Path) -> str:
@@ -51,7 +51,7 @@ def prepare_airflow(settings: Settings) -> dict[str, str]:
     """Migrate the metadata database and create the pools the DAGs use; returns the environment."""
     import subprocess
 
-    from pipelines.orchestration import ES_POOL, ES_POOL_SLOTS
+    from pipelines.orchestration.airflow import ES_POOL, ES_POOL_SLOTS
 
     env = airflow_environment(settings)
     airflow = str(Path(sys.executable).with_name("airflow"))

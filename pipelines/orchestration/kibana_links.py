@@ -8,13 +8,13 @@ so one link serves ingestion and enrichment tasks alike.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from pipelines.indexing import IndexNames
 from pipelines.kibana import run_documents_data_view_id
+from pipelines.settings import Settings
+from pipelines.store.names import IndexNames
 
 _RISON_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./~")
 
@@ -68,9 +68,8 @@ def kibana_discover_url(kibana_url: str, *, names: IndexNames, dag_id: str, run_
 
 def run_documents_link(dag_id: str, run_id: str, environ: Mapping[str, str] | None = None) -> str:
     """The link for an Airflow task of this run, or "" (Airflow then hides it) without ``KIBANA_URL``."""
-    env = os.environ if environ is None else environ
-    kibana_url = (env.get("KIBANA_URL") or "").strip()
-    if not kibana_url:
+    settings = Settings.from_env(environ)
+    if not settings.kibana.url:
         return ""
-    names = IndexNames(env.get("NEWSFLOW_INDEX_PREFIX", "newsflow-"))
-    return kibana_discover_url(kibana_url, names=names, dag_id=dag_id, run_id=run_id)
+    names = IndexNames(settings.index_prefix)
+    return kibana_discover_url(settings.kibana.url, names=names, dag_id=dag_id, run_id=run_id)

@@ -16,7 +16,7 @@ from airflow.providers.standard.decorators.python import _PythonDecoratedOperato
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.bases.decorator import task_decorator_factory
 
-from pipelines.run_links import run_documents_link
+from pipelines.orchestration.kibana_links import run_documents_link
 
 KIBANA_LINK_NAME = "Kibana: this run's documents"
 

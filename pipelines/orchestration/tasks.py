@@ -1,159 +1,131 @@
-"""Whole units of work, callable from the CLI and from Airflow tasks alike.
+"""What each Airflow task does, as one function call each: the DAG files only wire these together.
 
-Each function takes and returns small plain values (paths, ids, counts), never article
-bodies, so a DAG can hand its results through XCom.
+Every function takes settings and small plain values (units, ids, counts, run ids) and returns
+small JSON-safe values, never article bodies: the raw store is the hand-off between stages, so
+nothing large travels through XCom. No Airflow import here: these run and are tested without it.
+
+The shape is the same for every source: ``plan`` → ``acquire`` (one mapped task per unit) →
+``summarize_acquisition`` (one Asset event per run) → ``newsflow_enrich``: ``plan_enrichment`` →
+``enrich`` (mapped batches) → ``summarize_enrichment``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipelines.config import Settings
-from pipelines.elastic import connect, describe
-from pipelines.extraction import Extractor
-from pipelines.indexing import IndexNames, RunInfo, ensure_indices
-from pipelines.runner import IngestSummary, Progress, ingest
-from pipelines.sources.folder import iter_article_files, read_files
+from pipelines.models import Failure, RunInfo
+from pipelines.pipeline import IngestSummary, Pipeline, describe_failure
+from pipelines.store import RawSelection
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STORE_MARKER = "NEWSFLOW_STORE"
 SUMMARY_MARKER = "NEWSFLOW_SUMMARY"
+SOURCES_MARKER = "NEWSFLOW_SOURCES_SUMMARY"
+REPROCESS_MARKER = "NEWSFLOW_REPROCESS"
+ARTICLES_PER_BATCH = 200
 
 
-def _ready(settings: Settings) -> tuple[Any, IndexNames]:
-    """A client and the index names, with the indices in place (idempotent, cheap)."""
-    names = IndexNames(settings.index_prefix)
-    client = connect(settings)
-    ensure_indices(client, names)
-    return client, names
+def prepare(settings: Settings) -> str:
+    """Indices (or files) in place before the mapped tasks start; returns where articles go."""
+    Pipeline.shared(settings).prepare()
+    return settings.sink
 
 
-def prepare_indices(settings: Settings) -> str:
-    """Create the index template, aliases and dead-letter index if missing; returns the read alias."""
-    _, names = _ready(settings)
-    log.info("indices ready on %s: %s", describe(settings), names.articles)
-    return names.articles
+# ---------------------------------------------------------------------------- acquisition
 
 
-def ingest_folder(
-    folder: Path,
+def plan(settings: Settings, kind: str, **options: Any) -> list[dict[str, Any]]:
+    """A source's units for this run; a folder that does not exist is an error here, before any mapping."""
+    works = Pipeline.shared(settings).plan(kind, **options)
+    log.info("planned %d %s unit(s)", len(works), kind)
+    return works
+
+
+def acquire(settings: Settings, work: dict[str, Any], *, run_id: str, dag_id: str | None, force: bool = False) -> dict[str, Any]:
+    """One unit into the raw store; returns its report row with counts."""
+    return Pipeline.shared(settings).acquire(work, RunInfo(run_id, dag_id), force=force).to_dict()
+
+
+def summarize_acquisition(results: Sequence[dict[str, Any] | None], planned: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Every planned unit's outcome (a unit whose task failed after its retries is ``task_failed``),
+    totals, and one machine-readable ``NEWSFLOW_STORE`` line."""
+    by_unit = {result["unit"]: result for result in results if result}
+    rows = []
+    for work in planned:
+        row = by_unit.get(work["label"]) or {
+            "unit": work["label"], "outcome": "task_failed", "articles": 0, "stored": 0, "unchanged": 0, "failed": 0,
+            "failures": [], "error": "the unit's task failed after its retries; see its log",
+        }
+        rows.append(row)
+    totals = {key: sum(row.get(key, 0) for row in rows) for key in ("articles", "stored", "unchanged", "failed")}
+    outcomes: dict[str, int] = {}
+    for row in rows:
+        if "outcome" in row:
+            outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + 1
+    log.info("%s %s", STORE_MARKER, json.dumps(totals))
+    if outcomes:
+        log.info("%s %s", SOURCES_MARKER, json.dumps({"units": rows, "outcomes": outcomes}, default=str))
+    for row in rows:
+        detail = f"  ({row['error']})" if row.get("error") else ""
+        log.info("%-28s %-13s stored %d  unchanged %d  failed %d%s", row["unit"], row.get("outcome", ""),
+                 row.get("stored", 0), row.get("unchanged", 0), row.get("failed", 0), detail)
+        for failure in row.get("failures", []):
+            log.warning("%s", describe_failure(Failure.from_dict(failure)))
+    return {**totals, "outcomes": outcomes, "units": [{k: v for k, v in row.items() if k != "failures"} for row in rows]}
+
+
+def asset_event_extra(summary: Mapping[str, Any], *, dag_id: str, run_id: str) -> dict[str, Any]:
+    """What the raw-articles Asset event says about the run that stored them."""
+    return {"dag_id": dag_id, "run_id": run_id, "stored": summary["stored"], "unchanged": summary["unchanged"]}
+
+
+def inbox_work(settings: Settings, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The inbox files the watcher reported (every file when started by hand: unchanged ones cost little)."""
+    files = sorted({name for event in events for name in (event.get("payload") or {}).get("files", [])})
+    options: dict[str, Any] = {"folder": str(settings.inbox), "source_name": "inbox",
+                               "files_per_batch": max(len(files), 1) if files else None}
+    if files:
+        options["files"] = files
+    return Pipeline.shared(settings).plan("folder", **options)
+
+
+# ---------------------------------------------------------------------------- enrichment
+
+
+def enrichment_selection(
     *,
-    settings: Settings,
-    run_id: str,
-    source_name: str | None = None,
-    dag_id: str | None = None,
-    on_total: Callable[[int], None] | None = None,
-    progress: Progress | None = None,
-) -> IngestSummary:
-    """Every article file under ``folder`` through clean → extract → index."""
-    files = list(iter_article_files(folder))
-    if on_total:
-        on_total(len(files))
-    return ingest_folder_files(
-        folder, [path.relative_to(folder).as_posix() for path in files],
-        settings=settings, run_id=run_id, source_name=source_name, dag_id=dag_id, progress=progress,
-    )
+    sources: Sequence[str] = (),
+    ingest_run_ids: Sequence[str] = (),
+    triggered_by_assets: bool = False,
+    interval: tuple[datetime | None, datetime | None] = (None, None),
+) -> RawSelection:
+    """Which raw articles an enrich run takes.
+
+    Named ingestion runs, or named sources: exactly those. Started by new raw articles (an Asset
+    event): whatever is due, i.e. stored since its last enrichment, from any source. A run with a
+    data interval (scheduled, or each day of a backfill): the articles fetched in that window, so
+    a backfill replays its days. Anything else (a manual trigger without a date): what is due.
+    """
+    if ingest_run_ids:
+        return RawSelection(ingest_run_ids=list(ingest_run_ids), sources=list(sources))
+    if sources:
+        return RawSelection(sources=list(sources))
+    start, end = interval
+    if not triggered_by_assets and start is not None and end is not None and start < end:
+        return RawSelection(fetched_from=start, fetched_to=end)
+    return RawSelection(pending=True)
 
 
-def plan_folder_batches(folder: Path, *, files_per_batch: int, source_name: str | None = None) -> list[dict[str, Any]]:
-    """Split a folder into batch references (relative paths only) for mapped tasks."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"article folder does not exist: {folder}")
-    paths = [path.relative_to(folder).as_posix() for path in iter_article_files(folder)]
-    batches = []
-    for start in range(0, len(paths), files_per_batch):
-        chunk = paths[start : start + files_per_batch]
-        batches.append({
-            "folder": str(folder),
-            "source_name": source_name or folder.name,
-            "files": chunk,
-            "label": f"files {start + 1}-{start + len(chunk)} of {len(paths)}",
-        })
-    return batches
-
-
-def ingest_folder_files(
-    folder: Path,
-    relative_paths: Sequence[str],
-    *,
-    settings: Settings,
-    run_id: str,
-    source_name: str | None = None,
-    dag_id: str | None = None,
-    progress: Progress | None = None,
-) -> IngestSummary:
-    """Both stages inline (the CLI's path): store the files' articles raw, then enrich them."""
-    stored = store_folder_files(
-        folder, relative_paths, settings=settings, run_id=run_id, dag_id=dag_id, source_name=source_name
-    )
-    if progress and stored["failures"]:
-        progress(len(stored["failures"]))
-    enriched = enrich_documents(stored["doc_ids"], settings=settings, run_id=run_id, dag_id=dag_id, progress=progress)
-    return enriched.add(read_failures_summary(stored))
-
-
-def store_folder_files(
-    folder: Path,
-    relative_paths: Sequence[str],
-    *,
-    settings: Settings,
-    run_id: str,
-    source_name: str | None = None,
-    dag_id: str | None = None,
-) -> dict[str, Any]:
-    """Ingestion stage: read the files and keep their articles in the raw store (ids and counts out)."""
-    from pipelines.raw_store import store_raw
-
-    client, names = _ready(settings)
-    items = read_files(folder, relative_paths, source_name=source_name or folder.name)
-    result = store_raw(client, names, items, RunInfo(run_id=run_id, dag_id=dag_id))
-    log.info("raw store: %d new or changed, %d unchanged, %d failed", result.stored, result.unchanged, len(result.failures))
-    return result.to_dict()
-
-
-def read_failures_summary(stored: dict[str, Any]) -> IngestSummary:
-    """The ingestion stage's failures, in the enrichment summary's terms (seen and failed)."""
-    from pipelines.models import Failure
-
-    failures = [Failure(**failure) for failure in stored["failures"]]
-    return IngestSummary(seen=len(failures), failed=len(failures), failures=failures)
-
-
-def enrich_documents(
-    doc_ids: Sequence[str],
-    *,
-    settings: Settings,
-    run_id: str,
-    dag_id: str | None = None,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> IngestSummary:
-    """Enrichment stage: clean → extract → index the stored raw articles with these ids."""
-    from pipelines.raw_store import load_raw
-
-    client, names = _ready(settings)
-    extractor = Extractor(
-        model_name=settings.spacy_model, batch_size=settings.batch_size, n_process=settings.spacy_n_process
-    )
-    return ingest(
-        load_raw(client, names, list(doc_ids)),
-        client=client,
-        names=names,
-        extractor=extractor,
-        run=RunInfo(run_id=run_id, dag_id=dag_id),
-        batch_size=settings.batch_size,
-        progress=progress,
-        force=force,
-    )
-
-
-def id_batches(doc_ids: Sequence[str], per_batch: int, what: str = "articles") -> list[dict[str, Any]]:
-    """Split ids into labelled batches for mapped tasks (ids are small; bodies never travel)."""
+def id_batches(doc_ids: Sequence[str], per_batch: int = ARTICLES_PER_BATCH, what: str = "articles") -> list[dict[str, Any]]:
+    """Ids in labelled batches for mapped tasks (ids are small; bodies never travel)."""
     return [
         {"doc_ids": list(doc_ids[start : start + per_batch]),
          "label": f"{what} {start + 1}-{min(start + per_batch, len(doc_ids))} of {len(doc_ids)}"}
@@ -161,83 +133,42 @@ def id_batches(doc_ids: Sequence[str], per_batch: int, what: str = "articles") -
     ]
 
 
-def select_stale_documents(
-    settings: Settings,
-    *,
-    fetched_from: datetime | None,
-    fetched_to: datetime | None,
-    sources: Sequence[str] = (),
-    only_stale: bool = True,
-) -> list[str]:
-    """Ids of indexed articles in a fetch window (and sources), optionally only those an older
-    pipeline or model version produced: what a reprocess run would touch."""
-    from elasticsearch import helpers
-
-    from pipelines import __version__
-
-    client, names = _ready(settings)
-    filters: list[dict[str, Any]] = []
-    window = {key: value.isoformat() for key, value in (("gte", fetched_from), ("lt", fetched_to)) if value}
-    if window:
-        filters.append({"range": {"fetched_at": window}})
-    if sources:
-        filters.append({"terms": {"source": list(sources)}})
-    must_not: list[dict[str, Any]] = []
-    if only_stale:
-        model = Extractor(model_name=settings.spacy_model).model_version
-        must_not.append({"bool": {"filter": [{"term": {"pipeline_version": __version__}}, {"term": {"model": model}}]}})
-    query = {"query": {"bool": {"filter": filters, "must_not": must_not}}, "_source": False}
-    return sorted(hit["_id"] for hit in helpers.scan(client, index=names.articles, query=query))
-
-
-def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Add up per-batch summaries and log one machine-readable line for operators and the demo."""
-    total = IngestSummary()
-    for result in results:
-        total = total.add(IngestSummary.from_dict(result))
-    summary = total.to_dict()
-    log.info("%s %s", SUMMARY_MARKER, json.dumps(total.counts()))
-    for failure in total.failures:
-        log.warning("failed [%s] %s: %s: %s", failure.stage, failure.source_ref, failure.error_type, failure.message)
-    return summary
-
-
-def select_for_enrichment(
-    settings: Settings,
-    *,
-    ingest_run_ids: Sequence[str] | None = None,
-    sources: Sequence[str] = (),
-    fetched_from: datetime | None = None,
-    fetched_to: datetime | None = None,
-    per_batch: int = 200,
-) -> list[dict[str, Any]]:
-    """Batches of raw-article ids to enrich: those stored by given ingestion runs, of given
-    sources, and/or fetched in a window."""
-    from pipelines.raw_store import select_raw_ids
-
-    client = connect(settings)
-    ids = select_raw_ids(
-        client, IndexNames(settings.index_prefix), fetched_from=fetched_from, fetched_to=fetched_to,
-        ingest_run_ids=ingest_run_ids, sources=sources,
-    )
-    log.info("selected %d raw articles (runs=%s sources=%s window=%s..%s)", len(ids), ingest_run_ids, list(sources),
-             fetched_from, fetched_to)
+def plan_enrichment(settings: Settings, selection: RawSelection, *, per_batch: int = ARTICLES_PER_BATCH) -> list[dict[str, Any]]:
+    ids = Pipeline.shared(settings).select(selection)
+    log.info("selected %d raw articles (%s)", len(ids), selection)
     return id_batches(ids, per_batch)
 
 
-def summarize_store(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Add up the ingestion stage's batches; logs one NEWSFLOW_STORE line."""
-    from pipelines.models import Failure
+def enrich(settings: Settings, doc_ids: Sequence[str], *, run_id: str, dag_id: str | None, force: bool = False) -> dict[str, Any]:
+    """Enrich one batch of stored raw articles; returns its counts (and capped failure details)."""
+    return Pipeline.shared(settings).enrich_ids(doc_ids, RunInfo(run_id, dag_id), force=force).to_dict()
 
-    total = {"articles": 0, "stored": 0, "unchanged": 0, "failed": 0}
-    failures = []
+
+def summarize_enrichment(results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """Add up per-batch summaries and log one ``NEWSFLOW_SUMMARY`` line for operators and the demo."""
+    total = IngestSummary()
     for result in results:
-        total["articles"] += result["articles"]
-        total["stored"] += result["stored"]
-        total["unchanged"] += result["unchanged"]
-        total["failed"] += len(result["failures"])
-        failures.extend(result["failures"])
-    log.info("NEWSFLOW_STORE %s", json.dumps(total))
-    for failure in map(lambda f: Failure(**f), failures):
-        log.warning("failed [%s] %s: %s: %s", failure.stage, failure.source_ref, failure.error_type, failure.message)
-    return {**total, "failures": failures[:50]}
+        if result:
+            total = total.add(IngestSummary.from_dict(result))
+    log.info("%s %s", SUMMARY_MARKER, json.dumps(total.counts()))
+    for failure in total.failures:
+        log.warning("%s", describe_failure(failure))
+    return total.to_dict()
+
+
+def plan_reprocess(
+    settings: Settings, *, fetched_from: datetime, fetched_to: datetime, sources: Sequence[str], only_stale: bool,
+    dry_run: bool, per_batch: int = ARTICLES_PER_BATCH,
+) -> list[dict[str, Any]]:
+    """Indexed articles to re-enrich (see ``stale_article_ids``); a dry run only says how many."""
+    from pipelines.store.articles import stale_article_ids
+
+    if fetched_to <= fetched_from:
+        raise ValueError(f"the range ends ({fetched_to:%Y-%m-%d}) before it starts ({fetched_from:%Y-%m-%d})")
+    pipeline = Pipeline.shared(settings)
+    ids = stale_article_ids(
+        pipeline.client, pipeline.store.names, fetched_from=fetched_from, fetched_to=fetched_to, sources=sources,
+        model=pipeline.model_version if only_stale else None,
+    )
+    log.info("%s would re-enrich %d documents%s", REPROCESS_MARKER, len(ids), " (dry run: nothing changed)" if dry_run else "")
+    return [] if dry_run else id_batches(ids, per_batch)

@@ -1,21 +1,22 @@
 """An event trigger for Airflow asset watchers: article files appearing or changing in a folder.
 
 Runs in the triggerer. It reports a file only once its size and modification time have held
-still for one poll (so a half-copied file is never ingested), and remembers what it reported in
-a small state file, so a triggerer restart neither loses a drop nor reports one twice.
+still for one poll (so a half-copied file is never ingested), and remembers what it reported
+through the source-state API (``FileStateStore`` under ``Settings.watch_state_dir``: the
+triggerer needs no cluster), so a triggerer restart neither loses a drop nor reports one twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from pipelines.store.state import FileStateStore
 
 Signature = tuple[int, int]  # (size, mtime_ns)
 
@@ -36,12 +37,6 @@ def snapshot(folder: Path) -> dict[str, Signature]:
     return found
 
 
-def default_state_file(folder: str) -> str:
-    state_dir = Path(os.environ.get("NEWSFLOW_STATE_DIR") or Path.home() / ".local" / "state" / "newsflow")
-    digest = hashlib.sha256(os.path.realpath(folder).encode()).hexdigest()[:16]
-    return str(state_dir / "watch" / f"{digest}.json")
-
-
 def changed_files(
     current: dict[str, Signature], reported: dict[str, Signature], pending: dict[str, Signature]
 ) -> tuple[list[str], dict[str, Signature]]:
@@ -58,30 +53,31 @@ class ArticleFilesTrigger(BaseEventTrigger):
     them with a normal folder run.
     """
 
-    def __init__(self, folder: str, poll_interval: float = 1.0, state_file: str | None = None) -> None:
+    STATE_KIND = "inbox"
+
+    def __init__(self, folder: str, poll_interval: float = 1.0, state_dir: str | None = None) -> None:
         super().__init__()
         self.folder = folder
         self.poll_interval = poll_interval
-        self.state_file = state_file or default_state_file(folder)
+        if state_dir is None:
+            from pipelines.settings import Settings
+
+            state_dir = str(Settings.from_env().watch_state_dir)
+        self.state_dir = state_dir
+        self._state = FileStateStore(Path(state_dir))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            "pipelines.triggers.ArticleFilesTrigger",
-            {"folder": self.folder, "poll_interval": self.poll_interval, "state_file": self.state_file},
+            "pipelines.orchestration.triggers.ArticleFilesTrigger",
+            {"folder": self.folder, "poll_interval": self.poll_interval, "state_dir": self.state_dir},
         )
 
     def _load(self) -> dict[str, Signature] | None:
-        try:
-            return {name: tuple(sig) for name, sig in json.loads(Path(self.state_file).read_text()).items()}
-        except (OSError, ValueError):
-            return None
+        state = self._state.load(self.STATE_KIND, os.path.realpath(self.folder))
+        return None if state is None else {name: tuple(sig) for name, sig in state["reported"].items()}
 
     def _save(self, reported: dict[str, Signature]) -> None:
-        path = Path(self.state_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(json.dumps(reported))
-        partial.replace(path)  # atomic: a crash never leaves half a state file
+        self._state.save(self.STATE_KIND, os.path.realpath(self.folder), {"reported": reported})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         folder = Path(self.folder)
