@@ -2,7 +2,8 @@
 
 Starts everything for real in a temporary state directory — the local Elasticsearch node and
 Airflow's api-server, scheduler, dag-processor and triggerer (the test suite's harness) — then drops files one
-at a time into the watched inbox and polls the article index until each is searchable.
+at a time into the watched inbox and polls the article index until each is searchable: the
+watcher fires, ``newsflow_inbox`` stores the file raw, its Asset event starts ``newsflow_enrich``.
 Reports p50/p95 over the measured drops (after one warm-up drop) and stops every process.
 
 Usage: .venv/bin/python bench/drop_to_searchable.py [--drops 20] [--timeout 180]
@@ -61,11 +62,11 @@ def main() -> int:
     sys.path.insert(0, str(PROJECT_ROOT / "tests"))
     from airflow_services import start_airflow_services  # the test suite's harness for real services
 
-    from pipelines.config import Settings
-    from pipelines.elastic import connect
-    from pipelines.indexing import IndexNames
-    from pipelines.local_node import LocalNode
-    from pipelines.orchestration import ES_POOL, ES_POOL_SLOTS
+    from pipelines.settings import Settings
+    from pipelines.store.client import connect
+    from pipelines.store import IndexNames
+    from pipelines.store.local_node import LocalNode
+    from pipelines.orchestration.airflow import ES_POOL, ES_POOL_SLOTS
 
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="newsflow-inbox-bench-") as state:
@@ -79,11 +80,12 @@ def main() -> int:
         node = LocalNode(settings, progress=print)
         node.start()
         try:
-            extra = {"NEWSFLOW_INBOX": str(inbox), "NEWSFLOW_FEEDS_SCHEDULE": "none"}
+            extra = {"NEWSFLOW_INBOX": str(inbox)}
             with start_airflow_services(settings, Path(state) / "airflow-home", extra_env=extra,
                                         pools={ES_POOL: ES_POOL_SLOTS}) as services:
-                services.wait_for_dag("newsflow_inbox")
-                services.unpause("newsflow_inbox")
+                for dag_id in ("newsflow_inbox", "newsflow_enrich"):
+                    services.wait_for_dag(dag_id)
+                    services.unpause(dag_id)
                 client = connect(settings)
                 index = IndexNames(settings.index_prefix).articles
                 print("Airflow services up; waiting for the inbox watcher (warm-up drop)…", flush=True)

@@ -16,12 +16,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _CAPTION = re.compile(r"\[caption[^\]]*\](.*?)\[/caption\]", re.DOTALL | re.IGNORECASE)
 
 
-def check(path: Path) -> list[str]:
-    from pipelines.cleaning import clean_article, html_to_text
+def check(path: Path, clean) -> list[str]:  # noqa: ANN001 — the pipeline's clean component
+    from pipelines.cleaning import html_to_text
     from pipelines.models import RawArticle
 
     raw_text = path.read_text(encoding="utf-8")
-    article = clean_article(RawArticle(doc_id=path.name, source="seed", source_ref=path.name, body=raw_text))
+    article = clean(RawArticle(doc_id=path.name, source="seed", source_ref=path.name, body=raw_text))
     problems = []
     if "[caption" in article.body.lower():
         problems.append("body still contains [caption")
@@ -55,7 +55,11 @@ def main() -> int:
     if not files:
         print(f"no seed files in {args.seeds}", file=sys.stderr)
         return 2
-    problems = {path.name: check(path) for path in files}
+    from pipelines.pipeline import Pipeline
+    from pipelines.settings import Settings
+
+    clean = Pipeline.from_settings(Settings.from_env()).component("clean")  # as configured in production
+    problems = {path.name: check(path, clean) for path in files}
     failed = {name: found for name, found in problems.items() if found}
     for name, found in failed.items():
         print(f"FAIL {name}: " + "; ".join(found))

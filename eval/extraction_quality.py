@@ -33,14 +33,17 @@ def main() -> int:
         print(f"no seeds at {seeds}", file=sys.stderr)
         return 2
 
-    from pipelines.cleaning import clean_article
-    from pipelines.extraction import Extractor
     from pipelines.models import RawArticle
+    from pipelines.pipeline import Pipeline
+    from pipelines.settings import Settings
     from pipelines.sources.folder import read_folder
 
     raws = [item for item in read_folder(seeds) if isinstance(item, RawArticle)]
     failed: list[str] = []
-    for article in Extractor().pipe([clean_article(raw) for raw in raws]):
+    # Cleaned and extracted exactly as in production (settings included), nothing stored.
+    enriched, failures = Pipeline.from_settings(Settings.from_env()).apply(raws, until="extract")
+    failed += [f"{failure.source_ref}: {failure.stage} failed: {failure.message}" for failure in failures]
+    for article in enriched:
         facets = article.facets
         print(f"\n{article.clean.raw.source_ref}  ({article.model}, language {article.language})")
         for facet in ("persons", "organizations", "locations"):

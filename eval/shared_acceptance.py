@@ -91,9 +91,9 @@ def run_seed_checks(seeds: Path, env: dict[str, str], checks: Checks) -> None:
     found = json.loads(newsflow("search", "Shoigu", "--json", env=env).stdout)
     checks.check(found["total"] >= 1, "`newsflow search Shoigu` finds the seed article", f"{found['total']} hit(s)")
     if found["hits"]:
-        from pipelines.config import Settings
-        from pipelines.elastic import connect
-        from pipelines.indexing import IndexNames
+        from pipelines.settings import Settings
+        from pipelines.store.client import connect
+        from pipelines.store import IndexNames
 
         settings = Settings.from_env(env)
         doc = connect(settings).get(index=IndexNames(settings.index_prefix).articles, id=found["hits"][0]["id"])["_source"]
@@ -117,9 +117,10 @@ def run_corpus_checks(bbc: Path, env: dict[str, str], checks: Checks) -> None:
     checks.check(summary["seen"] == len(files) == accounted, f"all {len(files)} files accounted for", summary)
     checks.check(all(f["message"] for f in summary["failures"]), "every failure has a reason", summary["failures"][:3])
 
-    from pipelines.config import Settings
-    from pipelines.elastic import connect
-    from pipelines.indexing import IndexNames, iter_documents
+    from pipelines.settings import Settings
+    from pipelines.store.client import connect
+    from pipelines.store import IndexNames
+    from pipelines.store.schema import iter_documents
 
     settings = Settings.from_env(env)
     docs = {

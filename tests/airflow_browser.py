@@ -23,7 +23,7 @@ from pathlib import Path
 
 from airflow_services import AirflowServices, AirflowServiceError
 
-from pipelines.config import PROJECT_ROOT
+from pipelines.settings import PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 

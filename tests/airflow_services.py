@@ -32,9 +32,9 @@ from typing import Any
 
 import httpx
 
-from pipelines.airflow_env import airflow_environment
-from pipelines.config import Settings
-from pipelines.indexing import IndexNames
+from pipelines.orchestration.environment import airflow_environment
+from pipelines.settings import Settings
+from pipelines.store import IndexNames
 
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
 TERMINAL_RUN_STATES = {"success", "failed"}
@@ -381,6 +381,9 @@ def start_airflow_services(
         "NEWSFLOW_STATE_DIR": str(settings.state_dir),
         "NEWSFLOW_INDEX_PREFIX": settings.index_prefix,
         "NEWSFLOW_ES_PORT": str(settings.local_node.port),
+        # The repository's feeds and sitemaps are on the internet: tests trigger what they need.
+        "NEWSFLOW_FEEDS_SCHEDULE": "none",
+        "NEWSFLOW_SITEMAPS_SCHEDULE": "none",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),

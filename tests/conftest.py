@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.airflow_env import airflow_environment
-from pipelines.config import Settings
-from pipelines.elastic import connect
-from pipelines.indexing import IndexNames
+from pipelines.orchestration.environment import airflow_environment
+from pipelines.settings import Settings
+from pipelines.store.client import connect
+from pipelines.store import IndexNames
 
 
 # Airflow reads its configuration once per process, at first import, so every in-process use
@@ -78,7 +78,7 @@ def es_session_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         "NEWSFLOW_INDEX_PREFIX": "test-session-",
     }
     os.environ.update(env)
-    from pipelines.local_node import LocalNode
+    from pipelines.store.local_node import LocalNode
 
     node = LocalNode(Settings.from_env())
     node.start()
@@ -130,7 +130,7 @@ def airflow_services(test_settings, es_client, tmp_path_factory):
     """Real Airflow services (tests/airflow_services.py) shared by the session's service tests;
     they write under an index prefix of their own, deleted afterwards."""
     from airflow_services import start_airflow_services
-    from pipelines.orchestration import ES_POOL, ES_POOL_SLOTS
+    from pipelines.orchestration.airflow import ES_POOL, ES_POOL_SLOTS
 
     settings = test_settings.with_changes(index_prefix=f"{test_settings.index_prefix}af{uuid.uuid4().hex[:8]}-")
     home_parent = tmp_path_factory.mktemp("airflow-services")

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from pipelines.config import PROJECT_ROOT
-from pipelines.indexing import iter_documents
-from pipelines.raw_store import raw_index
+from pipelines.settings import PROJECT_ROOT
+from pipelines.store.schema import iter_documents
 
 pytestmark = pytest.mark.airflow
 
@@ -40,11 +39,11 @@ def test_folder_dag_triggered_over_rest_is_stored_then_enriched_by_the_asset(air
     run_id = airflow_services.trigger("newsflow_folder", {"folder": str(folder), "files_per_batch": 4})
     run = airflow_services.wait_for_run("newsflow_folder", run_id, timeout_s=120)
     assert run["conf"]["folder"] == str(folder)
-    stores = [ti for ti in airflow_services.task_instances("newsflow_folder", run_id) if ti["task_id"] == "store_batch"]
+    stores = [ti for ti in airflow_services.task_instances("newsflow_folder", run_id) if ti["task_id"] == "acquire"]
     assert sorted(ti["rendered_map_index"] for ti in stores) == ["files 1-4 of 11", "files 5-8 of 11", "files 9-11 of 11"]
 
     names = airflow_services.names
-    raw = _documents(es_client, raw_index(names), ingest_run_id=run_id)
+    raw = _documents(es_client, names.raw_articles, ingest_run_id=run_id)
     assert len(raw) == ARTICLES_IN_SAMPLES
     assert {doc["ingest_dag_id"] for doc in raw} == {"newsflow_folder"}
     assert {doc["source"] for doc in raw} == {"folder:rest-articles"}
@@ -70,9 +69,8 @@ def test_native_backfill_of_enrich_enriches_exactly_each_days_raw_articles(airfl
     identical backfill changes nothing and duplicates nothing."""
     from datetime import UTC, datetime
 
-    from pipelines.indexing import RunInfo
-    from pipelines.models import RawArticle
-    from pipelines.raw_store import store_raw
+    from pipelines.models import RawArticle, RunInfo
+    from pipelines.store.elastic import ElasticsearchStore
 
     def fetched(day: int, hour: int, name: str) -> RawArticle:
         return RawArticle(
@@ -85,7 +83,9 @@ def test_native_backfill_of_enrich_enriches_exactly_each_days_raw_articles(airfl
     names = airflow_services.names
     by_day = {day: [fetched(day, 1, f"{day}-early"), fetched(day, 22, f"{day}-late")] for day in (17, 18, 19)}
     outside = [fetched(16, 23, "16-late"), fetched(20, 0, "20-early")]
-    store_raw(es_client, names, [*(a for day in by_day.values() for a in day), *outside], RunInfo("seeded-by-test"))
+    store = ElasticsearchStore(es_client, names)
+    store.prepare()
+    store.raw.put([*(a for day in by_day.values() for a in day), *outside], RunInfo("seeded-by-test"))
 
     airflow_services.wait_for_dag("newsflow_enrich")
     airflow_services.unpause("newsflow_enrich")

@@ -9,8 +9,7 @@ import shutil
 import pytest
 from airflow_browser import airflow_browser, screenshot, see_run_state, trigger_from_form
 
-from pipelines.config import PROJECT_ROOT
-from pipelines.raw_store import raw_index
+from pipelines.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.airflow
 
@@ -32,8 +31,8 @@ def test_folder_dag_triggered_from_the_ui_form_succeeds(airflow_services, es_cli
         screenshot(page, "newsflow-operations")
 
     assert run["conf"]["folder"] == str(folder)  # what was typed into the form
-    es_client.indices.refresh(index=raw_index(airflow_services.names))
-    stored = es_client.count(index=raw_index(airflow_services.names), query={"term": {"ingest_run_id": run_id}})
+    es_client.indices.refresh(index=airflow_services.names.raw_articles)
+    stored = es_client.count(index=airflow_services.names.raw_articles, query={"term": {"ingest_run_id": run_id}})
     assert stored["count"] == 1
 
 
@@ -41,19 +40,16 @@ def test_reprocess_form_with_date_range_runs_a_dry_run(airflow_services, es_clie
     """The reprocess DAG's trigger form: date pickers, the default dry run, and its report."""
     from datetime import UTC, datetime
 
-    from pipelines.indexing import RunInfo, ensure_indices
-    from pipelines.tasks import enrich_documents
+    from pipelines.models import RawArticle, RunInfo
+    from pipelines.pipeline import Pipeline
 
     # One indexed article fetched in the range, so the dry run has something to count.
-    from pipelines.models import RawArticle
-    from pipelines.raw_store import store_raw
-
     names = airflow_services.names
-    ensure_indices(es_client, names)
+    pipeline = Pipeline(airflow_services.settings, client=es_client).prepare()
     article = RawArticle(doc_id="reprocess-ui", source="folder:ui", source_ref="ui.txt", title="Tram line opens",
                          body="A new tram line opened in Porto on Monday.", fetched_at=datetime(2026, 11, 3, 9, tzinfo=UTC))
-    stored = store_raw(es_client, names, [article], RunInfo("seeded-by-test"))
-    enrich_documents(stored.doc_ids, settings=airflow_services.settings, run_id="seeded-by-test")
+    stored = pipeline.store.raw.put([article], RunInfo("seeded-by-test"))
+    pipeline.enrich_ids(stored.doc_ids, RunInfo("seeded-by-test"))
     # As if an older pipeline had produced it: the form's default selection is "only stale".
     es_client.update(index=names.articles, id="reprocess-ui", doc={"pipeline_version": "0.0.9"}, refresh=True)
 
@@ -68,7 +64,7 @@ def test_reprocess_form_with_date_range_runs_a_dry_run(airflow_services, es_clie
         screenshot(page, "newsflow_reprocess-dry-run-success")
 
     assert (run["conf"]["date_from"], run["conf"]["date_to"], run["conf"]["dry_run"]) == ("2026-11-01", "2026-11-05", True)
-    log = airflow_services.task_log_tail("newsflow_reprocess", run_id, "select_documents", lines=200)
+    log = airflow_services.task_log_tail("newsflow_reprocess", run_id, "plan", lines=200)
     assert "NEWSFLOW_REPROCESS would re-enrich 1 documents (dry run: nothing changed)" in log
     es_client.indices.refresh(index=names.articles)
     assert es_client.get(index=names.articles, id="reprocess-ui")["_source"]["run_id"] == "seeded-by-test"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipelines.enrichment import (
+from pipelines.extraction.metadata import (
     detect_language,
     extract_keywords,
     lead_summary,
@@ -15,7 +15,7 @@ from pipelines.enrichment import (
     resolve_dates,
     split_sentences,
 )
-from pipelines.near_duplicates import SignatureIndex, band_keys, best_match, signature, similarity
+from pipelines.deduplication import SignatureIndex, band_keys, best_match, signature, similarity
 
 PUBLISHED = datetime(2016, 3, 19, 9, 30, tzinfo=UTC)  # a Saturday
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.entities import Mention, canonicalize, facet_values, normalize_surface
+from pipelines.extraction.entities import Mention, canonicalize, facet_values, normalize_surface
 
 
 def mentions(text: str, *spans: tuple[str, str] | tuple[str, str, int]) -> list[Mention]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cleaning import clean_article
-from pipelines.extraction import Extractor
 from pipelines.models import RawArticle
+from pipelines.pipeline import Pipeline
+from pipelines.settings import Settings
 from pipelines.sources.folder import read_folder
 
 QUALITY_DIR = Path(__file__).parent / "data" / "quality"
@@ -65,8 +65,10 @@ def labels() -> dict[str, dict[str, list[str]]]:
 @pytest.fixture(scope="module")
 def predicted() -> dict[str, dict[str, tuple[str, ...]]]:
     raws = [item for item in read_folder(QUALITY_DIR / "articles", source_name="quality") if isinstance(item, RawArticle)]
-    enriched = Extractor(batch_size=16).pipe([clean_article(raw) for raw in raws])
-    return {article.clean.raw.source_ref: article.facets for article in enriched}
+    # Cleaned and extracted by the production pipeline's components, nothing stored.
+    enriched, failures = Pipeline(Settings.from_env()).apply(raws, until="extract")
+    assert failures == []
+    return {article.raw.source_ref: article.facets for article in enriched}
 
 
 def test_the_set_is_large_enough_and_every_article_is_labeled(labels, predicted):

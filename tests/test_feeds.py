@@ -21,14 +21,13 @@ from pipelines.errors import (
     ResponseTooLarge,
     TooManyRedirects,
 )
-from pipelines.extraction import Extractor
-from pipelines.feed_state import load_state, load_states
-from pipelines.feed_tasks import is_due, plan_feeds, poll_feed, poll_feeds
-from pipelines.fetching import Fetcher, FetchPolicy, HostRateLimiter, parse_retry_after
-from pipelines.indexing import IndexNames, RunInfo, iter_documents
+from pipelines.cleaning import clean_article
+from pipelines.models import RunInfo
+from pipelines.pipeline import Pipeline
+from pipelines.settings import FetchPolicy, Settings
 from pipelines.sources.feeds import (
     FeedConfig,
-    canonical_url,
+    FeedsSource,
     entry_dates,
     feeds_from_data,
     load_feed_config,
@@ -36,6 +35,10 @@ from pipelines.sources.feeds import (
     read_entries,
     requested_interval,
 )
+from pipelines.sources.http import Fetcher, HostRateLimiter, parse_retry_after
+from pipelines.sources.pages import canonical_url
+from pipelines.sources.polling import PollState, is_due
+from pipelines.store.schema import iter_documents
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
@@ -55,11 +58,6 @@ def server():
 def fetcher():
     with Fetcher(_policy()) as fetcher:
         yield fetcher
-
-
-@pytest.fixture(scope="module")
-def extractor(test_settings):
-    return Extractor(model_name=test_settings.spacy_model, batch_size=16)
 
 
 # ---------------------------------------------------------------------------- pure rules
@@ -121,14 +119,19 @@ def test_invalid_yaml_is_a_config_error_naming_the_file(tmp_path):
         load_feed_config(path)
 
 
-def test_plan_feeds_prefers_the_runs_list_and_selects_by_name(tmp_path: Path):
+def test_planned_feeds_prefer_the_runs_list_and_select_by_name(tmp_path: Path):
     path = tmp_path / "feeds.yaml"
     path.write_text("feeds:\n  - {name: a, url: 'https://a.example/rss'}\n  - {name: b, url: 'https://b.example/rss', enabled: false}\n")
-    assert [f["name"] for f in plan_feeds(config_path=path)] == ["a"]
-    assert [f["name"] for f in plan_feeds(config_path=path, only=["b"])] == ["b"]
-    assert [f["name"] for f in plan_feeds(config_path=path, override=[{"name": "c", "url": "https://c.example/"}])] == ["c"]
+    settings = Settings(state_dir=tmp_path, cache_dir=tmp_path, feeds_config=path)
+
+    def planned(**options) -> list[str]:
+        return [unit["feed"]["name"] for unit in FeedsSource(settings, **options).units()]
+
+    assert planned() == ["a"]
+    assert planned(only=["b"]) == ["b"]
+    assert planned(feeds=[{"name": "c", "url": "https://c.example/"}]) == ["c"]
     with pytest.raises(FeedConfigError, match="no feed named 'zzz'"):
-        plan_feeds(config_path=path, only=["zzz"])
+        planned(only=["zzz"])
 
 
 def test_retry_after_accepts_seconds_and_http_dates_and_is_capped():
@@ -141,12 +144,10 @@ def test_retry_after_accepts_seconds_and_http_dates_and_is_capped():
 
 def test_forced_polls_still_honour_retry_after():
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    from pipelines.feed_state import FeedState
-
     later = now + timedelta(hours=1)
-    assert not is_due(FeedState("a", next_poll=later, next_poll_reason="ttl"), now)
-    assert is_due(FeedState("a", next_poll=later, next_poll_reason="ttl"), now, force=True)
-    assert not is_due(FeedState("a", next_poll=later, next_poll_reason="retry-after"), now, force=True)
+    assert not is_due(PollState("a", next_poll=later, next_poll_reason="ttl"), now)
+    assert is_due(PollState("a", next_poll=later, next_poll_reason="ttl"), now, force=True)
+    assert not is_due(PollState("a", next_poll=later, next_poll_reason="retry-after"), now, force=True)
 
 
 # ---------------------------------------------------------------------------- the SSRF guard
@@ -279,8 +280,10 @@ def test_rss2_entries_become_raw_articles(server, fetcher):
     assert parsed.version == "rss20" and parsed.bozo_reason is None
     ferry, lighthouse, quotas = items
     assert ferry.url == server.url("/news/ferry-terminal?id=7")
-    assert ferry.title == "Harbour council approves new ferry terminal"
-    assert "Mayor Erik Dahl" in ferry.body and "<p>" not in ferry.body
+    assert clean_article(ferry).title == "Harbour council approves new ferry terminal"
+    # The raw store keeps the entry as delivered; cleaning turns it into text.
+    assert ferry.content_type == "text/html" and "<p>" in ferry.body
+    assert "Mayor Erik Dahl" in clean_article(ferry).body and "<p>" not in clean_article(ferry).body
     assert ferry.published_at == datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
     expected = {"feed": "test", "guid": "gazette-7", "authors": "Ingrid Solberg",
                 "categories": "Transport; Council", "body_source": "content", "tags": "local"}
@@ -301,7 +304,7 @@ def test_the_same_link_with_other_trackers_is_the_same_document(server, fetcher)
 def test_atom_entries_keep_authors_categories_and_html_titles(server, fetcher):
     parsed, (harvest, river), _ = _entries(server, fetcher, "/atom.xml")
     assert parsed.version == "atom10"
-    assert harvest.title == "Vineyard harvest & wine festival"
+    assert clean_article(harvest).title == "Vineyard harvest & wine festival"
     assert harvest.url == server.url("/atom/harvest")
     assert harvest.metadata["authors"] == "Paolo Ricci; Giulia Conti" and harvest.metadata["categories"] == "Agriculture"
     assert harvest.published_at == datetime(2026, 1, 6, 6, 0, tzinfo=UTC)
@@ -311,19 +314,19 @@ def test_atom_entries_keep_authors_categories_and_html_titles(server, fetcher):
 def test_rss1_rdf_entries_are_read(server, fetcher):
     parsed, (avalanche,), _ = _entries(server, fetcher, "/rdf.xml")
     assert parsed.version == "rss10"
-    assert avalanche.title == "Avalanche warning raised in Tyrol" and avalanche.metadata["authors"] == "Lukas Gruber"
+    assert clean_article(avalanche).title == "Avalanche warning raised in Tyrol" and avalanche.metadata["authors"] == "Lukas Gruber"
     assert avalanche.published_at == datetime(2026, 1, 4, 7, 15, tzinfo=UTC)
 
 
 def test_bozo_feeds_keep_recovered_entries_and_say_why(server, fetcher):
     parsed, (fish,), _ = _entries(server, fetcher, "/bozo.xml")
     assert parsed.bozo_reason and "not well-formed" in parsed.bozo_reason
-    assert fish.title == "Fish & chips shop opens in Leeds"
+    assert clean_article(fish).title == "Fish & chips shop opens in Leeds"
 
 
 def test_a_feed_served_as_html_is_still_read_but_an_html_page_is_not_a_feed(server, fetcher):
     parsed, (tram,), _ = _entries(server, fetcher, "/wrong-type.xml")
-    assert "not an XML media type" in parsed.bozo_reason and tram.title == "Tram line extended in Graz"
+    assert "not an XML media type" in parsed.bozo_reason and clean_article(tram).title == "Tram line extended in Graz"
     page = fetcher.get(server.url("/not-a-feed.html"))
     with pytest.raises(FeedParseError, match=r"not an RSS or Atom feed \(text/html\)"):
         parse_feed(page.content, url=page.final_url, content_type=page.content_type)
@@ -348,41 +351,49 @@ SERVED = {
 }
 
 
-def _served_feeds(server) -> list[FeedConfig]:
-    return [FeedConfig(name=name, url=server.url(path)) for name, path in SERVED.items()]
+def _served_feeds(server, *names: str) -> list[dict]:
+    return [{"name": name, "url": server.url(path)} for name, path in SERVED.items() if not names or name in names]
+
+
+def _poll(settings, feeds: list[dict], run_id: str, *, force: bool = False):
+    """The CLI's path: every feed acquired into the raw store, then its entries enriched."""
+    pipeline = Pipeline(settings.with_changes(fetch=_policy()))
+    summary, rows = pipeline.run("feeds", RunInfo(run_id), feeds=feeds, force=force)
+    return summary, {row["unit"]: row for row in rows}
+
+
+def _state(settings, name: str) -> PollState:
+    return PollState.from_dict(name, Pipeline(settings).store.state.load("feed", name))
 
 
 @pytest.mark.elasticsearch
 def test_polling_every_served_feed_reports_each_outcome_and_a_second_poll_adds_nothing(
     server, isolated_settings, es_client, names
 ):
-    from pipelines.feed_tasks import prepare_feed_indices
-
-    prepare_feed_indices(isolated_settings)
-    first = {r.feed: r for r in poll_feeds(_served_feeds(server), settings=isolated_settings, run_id="run-1", policy=_policy())}
-    assert {name: r.outcome for name, r in first.items()} == {
+    summary, first = _poll(isolated_settings, _served_feeds(server), "run-1")
+    assert {name: r["outcome"] for name, r in first.items()} == {
         "rss2": "fetched", "atom": "fetched", "rdf": "fetched", "bozo": "fetched", "wrong-type": "fetched",
         "not-a-feed": "failed", "gzip": "fetched", "redirect": "fetched", "to-internal": "refused",
         "limited": "rate_limited", "slow": "failed", "huge": "failed", "ttl": "fetched",
     }
     expected_entries = {"rss2": 3, "atom": 2, "rdf": 1, "bozo": 1, "wrong-type": 1, "gzip": 1, "redirect": 1, "ttl": 1}
     for name, entries in expected_entries.items():
-        assert (first[name].entries, first[name].new + first[name].duplicate, first[name].failed) == (entries, entries, 0), name
-        assert first[name].extracted == entries
-    assert "not well-formed" in first["bozo"].bozo_reason and "not an XML media type" in first["wrong-type"].bozo_reason
-    assert "10.0.0.1 is a private address" in first["to-internal"].error
-    assert "Retry-After 120s" in first["limited"].error and first["limited"].status == 429
-    assert "timed out" in first["slow"].error and "cap" in first["huge"].error
-    assert "not an RSS or Atom feed" in first["not-a-feed"].error
+        assert (first[name]["entries"], first[name]["stored"], first[name]["failed"]) == (entries, entries, 0), name
+    assert summary.indexed + summary.duplicate == sum(expected_entries.values()) and summary.failed == 0
+    assert "not well-formed" in first["bozo"]["bozo_reason"] and "not an XML media type" in first["wrong-type"]["bozo_reason"]
+    assert "10.0.0.1 is a private address" in first["to-internal"]["error"]
+    assert "Retry-After 120s" in first["limited"]["error"] and first["limited"]["status"] == 429
+    assert "timed out" in first["slow"]["error"] and "cap" in first["huge"]["error"]
+    assert "not an RSS or Atom feed" in first["not-a-feed"]["error"]
 
     es_client.indices.refresh(index=names.articles)
     docs = {doc["source_ref"]: doc for doc in iter_documents(es_client, names.articles)}
     assert len(docs) == sum(expected_entries.values())
     ferry = docs[server.url("/news/ferry-terminal?id=7")]
     assert ferry["source"] == "feed:rss2" and ferry["published_at"].startswith("2026-01-05T08:30")
-    assert "Erik Dahl" in ferry["persons"] and ferry["run_id"] == "run-1"
+    assert "Erik Dahl" in ferry["persons"] and ferry["run_id"] == "run-1" and "<p>" not in ferry["body"]
 
-    states = {state.name: state for state in load_states(es_client, names)}
+    states = {name: _state(isolated_settings, name) for name in SERVED}
     assert states["rss2"].etag == '"rss2-v1"' and states["rss2"].last_success and states["rss2"].entries_seen == 3
     assert states["atom"].last_modified and states["atom"].etag is None
     assert states["bozo"].bozo and "not well-formed" in states["bozo"].bozo_reason
@@ -394,48 +405,47 @@ def test_polling_every_served_feed_reports_each_outcome_and_a_second_poll_adds_n
     assert states["ttl"].requested_interval_s == 3600 and states["ttl"].next_poll_reason == "ttl"
 
     requests_before = len(server.requests)
-    second = {r.feed: r for r in poll_feeds(_served_feeds(server), settings=isolated_settings, run_id="run-2", policy=_policy())}
-    assert {name: r.outcome for name, r in second.items()} == {
+    again, second = _poll(isolated_settings, _served_feeds(server), "run-2")
+    assert {name: r["outcome"] for name, r in second.items()} == {
         "rss2": "not_modified", "atom": "not_modified", "rdf": "fetched", "bozo": "fetched", "wrong-type": "fetched",
         "not-a-feed": "not_due", "gzip": "fetched", "redirect": "fetched", "to-internal": "not_due",
         "limited": "not_due", "slow": "not_due", "huge": "not_due", "ttl": "not_due",
     }
-    assert sum(r.new + r.duplicate for r in second.values()) == 0 and sum(r.extracted for r in second.values()) == 0
-    assert second["rdf"].unchanged == 1 and second["gzip"].unchanged == 1
+    # Entries fetched again are unchanged in the raw store and skipped before any component runs.
+    assert sum(r["stored"] for r in second.values()) == 0
+    assert (again.indexed, again.duplicate, again.failed) == (0, 0, 0) and again.unchanged == again.seen
+    assert second["rdf"]["unchanged"] == 1 and second["gzip"]["unchanged"] == 1
     polled = {hit.path for hit in server.requests[requests_before:]}
     assert not polled & {"/limited.xml", "/slow.xml", "/ttl.xml", "/to-internal", "/huge-stream.xml"}
     es_client.indices.refresh(index=names.articles)
     assert es_client.count(index=names.articles)["count"] == len(docs)
     assert es_client.count(index=names.articles, query={"term": {"run_id": "run-2"}})["count"] == 0
-    assert load_state(es_client, names, "rss2").consecutive_failures == 0
+    assert _state(isolated_settings, "rss2").consecutive_failures == 0
 
-    forced = {r.feed: r.outcome for r in poll_feeds(
-        [f for f in _served_feeds(server) if f.name in ("limited", "slow", "ttl")],
-        settings=isolated_settings, run_id="run-3", force=True, policy=_policy(),
-    )}
-    assert forced == {"limited": "not_due", "slow": "failed", "ttl": "fetched"}  # force never overrides Retry-After
-    assert load_state(es_client, names, "slow").consecutive_failures == 2
+    _, forced = _poll(isolated_settings, _served_feeds(server, "limited", "slow", "ttl"), "run-3", force=True)
+    # force never overrides Retry-After
+    assert {name: r["outcome"] for name, r in forced.items()} == {"limited": "not_due", "slow": "failed", "ttl": "fetched"}
+    assert _state(isolated_settings, "slow").consecutive_failures == 2
 
 
 @pytest.mark.elasticsearch
-def test_full_text_feeds_fetch_each_new_page_once(server, isolated_settings, es_client, names, extractor):
-    from pipelines.feed_tasks import prepare_feed_indices
-
-    prepare_feed_indices(isolated_settings)
-    feed = FeedConfig(name="articles", url=server.url("/summaries.xml"), full_text=True)
-    run = RunInfo(run_id="full-1")
-    with Fetcher(_policy()) as fetcher:
-        first = poll_feed(feed, client=es_client, names=names, fetcher=fetcher, extractor=extractor, run=run)
-        assert (first.outcome, first.new) == ("fetched", 1)
-        pages = len(server.hits("/articles/story"))
-        second = poll_feed(feed, client=es_client, names=names, fetcher=fetcher, extractor=extractor,
-                           run=RunInfo(run_id="full-2"))
-    assert (second.outcome, second.new, second.unchanged, second.extracted) == ("fetched", 0, 1, 0)
+def test_full_text_feeds_fetch_each_new_page_once(server, isolated_settings, es_client, names):
+    feed = {"name": "articles", "url": server.url("/summaries.xml"), "full_text": True}
+    _, first = _poll(isolated_settings, [feed], "full-1")
+    assert (first["articles"]["outcome"], first["articles"]["stored"]) == ("fetched", 1)
+    pages = len(server.hits("/articles/story"))
+    summary, second = _poll(isolated_settings, [feed], "full-2", force=True)
+    assert (second["articles"]["outcome"], second["articles"]["stored"], second["articles"]["already_stored"]) == (
+        "fetched", 0, 1)
+    assert summary.seen == 0  # the stored page is neither fetched nor enriched again
     assert len(server.hits("/articles/story")) == pages == 1
     es_client.indices.refresh(index=names.articles)
     (doc,) = iter_documents(es_client, names.articles)
     assert "Stavanger" in doc["body"] and "Subscribe" not in doc["body"] and "Home" not in doc["body"]
     assert doc["run_id"] == "full-1"
+    es_client.indices.refresh(index=names.raw_articles)
+    (raw,) = iter_documents(es_client, names.raw_articles)
+    assert raw["content_type"] == "text/html" and "<html" in raw["body"].lower()  # the page as fetched, for replays
 
 
 @pytest.mark.elasticsearch
@@ -453,7 +463,7 @@ def test_cli_ingest_feeds_reports_each_feed_and_exits_1_when_one_failed(server, 
     )
     assert main(["ingest", "feeds", "--config", str(config)]) == 1
     out = capsys.readouterr().out
-    assert "atom" in out and "new: 2" in out
+    assert "atom" in out and "stored: 2" in out and "indexed: 2" in out
     assert "HTTP 404" in out and "link-local" in out
     assert main(["ingest", "feeds", "--config", str(config), "--feed", "atom"]) == 0
     assert "not_modified" in capsys.readouterr().out

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from feed_server import serve_feeds
-from pipelines.config import PROJECT_ROOT
-from pipelines.indexing import IndexNames
+from pipelines.settings import PROJECT_ROOT
+from pipelines.store import IndexNames
 
 pytestmark = [pytest.mark.airflow, pytest.mark.elasticsearch]
 
@@ -36,14 +36,13 @@ def _summary(run) -> dict:
 def test_feeds_dag_is_scheduled_and_maps_one_task_per_feed(dag_bag):
     assert not any("news_feeds" in path for path in dag_bag.import_errors)
     dag = dag_bag.get_dag("news_feeds")
-    assert {t.task_id for t in dag.tasks} == {"prepare_indices", "plan_feeds", "poll_feed", "summarize"}
-    assert dag.get_task("poll_feed").map_index_template == "{{ feed_name }}"
+    assert {t.task_id for t in dag.tasks} == {"prepare", "plan", "acquire", "summarize"}
+    assert dag.get_task("acquire").map_index_template == "{{ unit_label }}"
     assert dag.get_task("summarize").trigger_rule == "all_done"
     assert dag.timetable.expression == "*/15 * * * *"
-    assert all(task.retries == 2 for task in dag.tasks)
 
 
-def test_feeds_dag_indexes_served_entries_and_an_unchanged_second_run_extracts_nothing(
+def test_feeds_dag_stores_served_entries_for_enrichment_and_an_unchanged_second_run_stores_nothing(
     dag_bag, server, isolated_settings, es_client, monkeypatch
 ):
     monkeypatch.setenv("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "127.0.0.0/8")
@@ -63,33 +62,41 @@ def test_feeds_dag_indexes_served_entries_and_an_unchanged_second_run_extracts_n
 
     run = dag.test(run_conf={"feeds": feeds})
     assert run.state == "success"
-    first = {row["feed"]: row for row in _summary(run)["feeds"]}
-    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "poll_feed"]
+    first = {row["unit"]: row for row in _summary(run)["units"]}
+    mapped = [ti for ti in run.get_task_instances() if ti.task_id == "acquire"]
     assert sorted(ti.rendered_map_index for ti in mapped) == sorted(feed["name"] for feed in feeds)
     assert {name: row["outcome"] for name, row in first.items()} == {
         "rss2": "fetched", "atom": "fetched", "rdf": "fetched", "bozo": "fetched",
         "limited": "rate_limited", "slow": "failed", "metadata": "refused",
     }
-    assert [first[name]["new"] for name in ("rss2", "atom", "rdf", "bozo")] == [3, 2, 1, 1]
+    assert [first[name]["stored"] for name in ("rss2", "atom", "rdf", "bozo")] == [3, 2, 1, 1]
     assert "link-local" in first["metadata"]["error"] and "not well-formed" in first["bozo"]["bozo_reason"]
-    es_client.indices.refresh(index=names.articles)
-    assert es_client.count(index=names.articles, query={"term": {"run_id": run.run_id}})["count"] == 7
-    assert es_client.count(index=names.articles, query={"term": {"source": "feed:atom"}})["count"] == 2
-    from pipelines.raw_store import raw_index  # entries are kept raw too, for replays and backfills
+    # Acquisition only: the entries wait in the raw store for the enrich stage.
+    es_client.indices.refresh(index=names.raw_articles)
+    assert es_client.count(index=names.raw_articles, query={"term": {"ingest_run_id": run.run_id}})["count"] == 7
+    assert not es_client.indices.exists(index=names.articles) or es_client.count(index=names.articles)["count"] == 0
 
-    assert es_client.count(index=raw_index(names), query={"term": {"ingest_run_id": run.run_id}})["count"] == 7
+    enrich = dag_bag.get_dag("newsflow_enrich")
+    conf = {"sources": [], "ingest_run_ids": [run.run_id], "force": False, "articles_per_batch": 200}
+    enriched = enrich.test(run_conf=conf)
+    assert enriched.state == "success"
+    es_client.indices.refresh(index=names.articles)
+    assert es_client.count(index=names.articles, query={"term": {"run_id": enriched.run_id}})["count"] == 7
+    assert es_client.count(index=names.articles, query={"term": {"source": "feed:atom"}})["count"] == 2
 
     second = dag.test(run_conf={"feeds": feeds})
     assert second.state == "success"
     summary = _summary(second)
-    outcomes = {row["feed"]: row["outcome"] for row in summary["feeds"]}
+    outcomes = {row["unit"]: row["outcome"] for row in summary["units"]}
     assert outcomes == {
         "rss2": "not_modified", "atom": "not_modified", "rdf": "fetched", "bozo": "fetched",
         "limited": "not_due", "slow": "not_due", "metadata": "not_due",
     }
-    assert summary["totals"]["new"] == 0 and summary["totals"]["duplicate"] == 0
-    assert summary["totals"]["extracted"] == 0  # nothing reached spaCy
-    assert summary["totals"]["unchanged"] == 2  # rdf and bozo have no validators: re-read, matched by content hash
+    assert summary["stored"] == 0
+    assert summary["unchanged"] == 2  # rdf and bozo have no validators: re-read, matched by content hash
+    # Nothing is due: an enrich run started now finds nothing to do.
+    again = enrich.test(run_conf={**conf, "ingest_run_ids": []})
+    assert again.state == "success"
     es_client.indices.refresh(index=names.articles)
     assert es_client.count(index=names.articles)["count"] == 7
-    assert es_client.count(index=names.articles, query={"term": {"run_id": second.run_id}})["count"] == 0
+    assert es_client.count(index=names.articles, query={"term": {"run_id": again.run_id}})["count"] == 0

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import SourceError
+from pipelines.cleaning import Cleaner, clean_article
+from pipelines.errors import CleaningError, SourceError, Stage
 from pipelines.models import Failure, RawArticle, stable_id
 from pipelines.sources import folder as folder_source
 from pipelines.sources.folder import (
@@ -399,24 +400,28 @@ def test_html_title_and_paragraphs_without_scripts_styles_or_chrome(news):
   <ul><li>One point</li></ul>
   <footer><p>Copyright</p></footer>
 </body></html>"""
-    article = read_one(news, "page.html", html)
+    raw = read_one(news, "page.html", html)
+    # The source keeps the page as delivered; cleaning (the one HTML-to-text step) reads it.
+    assert (raw.body, raw.title, raw.content_type, raw.encoding) == (html, None, "text/html", "utf-8")
+    assert raw.metadata["layout"] == "html" and raw.metadata["html"] == "document"
+    article = clean_article(raw)
     assert article.title == "Markets rally"  # <h1> wins over <title>
-    assert article.body.split("\n\n") == ["Stocks rose & bonds fell.", "Second line", "One point"]
+    assert article.body.split("\n\n") == ["Stocks rose & bonds fell.", "Second\nline", "One point"]
     for dropped in ("color", "not an article", "still not", "Home", "Copyright", "Page title"):
         assert dropped not in article.body
-    assert article.metadata["layout"] == "html"
 
 
 def test_html_without_h1_takes_the_title_element(news):
-    article = read_one(news, "page.htm", "<title>Only title</title><p>Body.</p>")
+    article = clean_article(read_one(news, "page.htm", "<title>Only title</title><p>Body.</p>"))
     assert article.title == "Only title"
     assert article.body == "Body."
 
 
-def test_html_without_paragraphs_is_a_failure(news):
-    failure = read_failure(news, "shell.html", "<html><body><h1>Title</h1><script>x()</script></body></html>")
-    assert failure.source_ref == "shell.html"
-    assert "no body text" in failure.message
+def test_html_without_text_fails_in_cleaning_naming_the_file(news):
+    raw = read_one(news, "shell.html", "<html><body><h1>Title</h1><script>x()</script></body></html>")
+    with pytest.raises(CleaningError, match="shell.html: no text left after cleaning") as caught:
+        Cleaner()(raw)
+    assert (caught.value.stage, caught.value.doc_id) == (Stage.CLEAN, raw.doc_id)
 
 
 # ---------------------------------------------------------------------------- JSON and JSON Lines

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.extraction import Extractor
-from pipelines.indexing import RunInfo, ensure_indices, iter_documents
-from pipelines.models import RawArticle
-from pipelines.runner import ingest
+from pipelines.models import RawArticle, RunInfo
+from pipelines.pipeline import Pipeline
 from pipelines.search import search
-from pipelines.sources import read_folder
+from pipelines.store.schema import ensure_indices, iter_documents
 
 pytestmark = pytest.mark.elasticsearch
 
@@ -28,11 +26,6 @@ TITLE_FIRST = (
 )
 
 
-@pytest.fixture(scope="module")
-def extractor() -> Extractor:
-    return Extractor(batch_size=16)
-
-
 @pytest.fixture
 def folder(tmp_path) -> Path:
     root = tmp_path / "wire"
@@ -42,12 +35,10 @@ def folder(tmp_path) -> Path:
     return root
 
 
-def run_folder(folder: Path, client, names, extractor, run_id: str, batch_size: int = 64):
-    ensure_indices(client, names)
-    return ingest(
-        read_folder(folder), client=client, names=names, extractor=extractor,
-        run=RunInfo(run_id=run_id), batch_size=batch_size,
-    )
+def run_folder(folder: Path, settings, run_id: str, batch_size: int = 64):
+    """The CLI's path: acquire into the raw store, then enrich, in one process."""
+    summary, _ = Pipeline(settings.with_changes(batch_size=batch_size)).run("folder", RunInfo(run_id), folder=str(folder))
+    return summary
 
 
 def documents(client, names) -> dict[str, dict]:
@@ -72,8 +63,8 @@ def test_ensure_indices_creates_template_alias_and_deadletters_once(es_client, n
     assert es_client.indices.exists(index=names.deadletters)
 
 
-def test_folder_is_indexed_with_clean_body_captions_and_facets(es_client, names, extractor, folder):
-    summary = run_folder(folder, es_client, names, extractor, "run-1")
+def test_folder_is_indexed_with_clean_body_captions_and_facets(es_client, names, isolated_settings, folder):
+    summary = run_folder(folder, isolated_settings, "run-1")
 
     assert summary.counts() == {"seen": 2, "indexed": 2, "unchanged": 0, "duplicate": 0, "failed": 0}
     docs = documents(es_client, names)
@@ -92,15 +83,15 @@ def test_folder_is_indexed_with_clean_body_captions_and_facets(es_client, names,
     assert {doc["run_id"] for doc in docs.values()} == {"run-1"}
 
 
-def test_rerun_indexes_nothing_new_and_changed_files_are_updated_in_place(es_client, names, extractor, folder):
-    run_folder(folder, es_client, names, extractor, "run-1")
+def test_rerun_indexes_nothing_new_and_changed_files_are_updated_in_place(es_client, names, isolated_settings, folder):
+    run_folder(folder, isolated_settings, "run-1")
     ids_before = {doc["doc_id"] for doc in documents(es_client, names).values()}
 
-    again = run_folder(folder, es_client, names, extractor, "run-2")
+    again = run_folder(folder, isolated_settings, "run-2")
     assert again.counts() == {"seen": 2, "indexed": 0, "unchanged": 2, "duplicate": 0, "failed": 0}
 
     (folder / "kenya.txt").write_text(TITLE_FIRST + "\nOfficials said a second plant would follow in 2027.\n")
-    edited = run_folder(folder, es_client, names, extractor, "run-3")
+    edited = run_folder(folder, isolated_settings, "run-3")
     assert edited.counts() == {"seen": 2, "indexed": 1, "unchanged": 1, "duplicate": 0, "failed": 0}
 
     docs = documents(es_client, names)
@@ -110,9 +101,9 @@ def test_rerun_indexes_nothing_new_and_changed_files_are_updated_in_place(es_cli
     assert docs["europe/baltic.txt"]["run_id"] == "run-1"
 
 
-def test_exact_copies_are_indexed_as_duplicates_of_the_first(es_client, names, extractor, folder):
+def test_exact_copies_are_indexed_as_duplicates_of_the_first(es_client, names, isolated_settings, folder):
     (folder / "copy-of-kenya.txt").write_text(TITLE_FIRST)
-    summary = run_folder(folder, es_client, names, extractor, "run-1", batch_size=1)
+    summary = run_folder(folder, isolated_settings, "run-1", batch_size=1)
 
     assert summary.counts() == {"seen": 3, "indexed": 2, "unchanged": 0, "duplicate": 1, "failed": 0}
     docs = documents(es_client, names)
@@ -122,10 +113,10 @@ def test_exact_copies_are_indexed_as_duplicates_of_the_first(es_client, names, e
     assert copies[0]["duplicate_of"] == originals[0]["doc_id"]
 
 
-def test_bad_inputs_are_dead_lettered_and_the_rest_still_indexed(es_client, names, extractor, folder):
+def test_bad_inputs_are_dead_lettered_and_the_rest_still_indexed(es_client, names, isolated_settings, folder):
     (folder / "empty.txt").write_text("   \n")
     (folder / "feed.jsonl").write_text('{"title": "Good one", "body": "Ferries resume in Oslo."}\n{not json\n')
-    summary = run_folder(folder, es_client, names, extractor, "run-1")
+    summary = run_folder(folder, isolated_settings, "run-1")
 
     assert summary.seen == 5 and summary.accounted
     assert summary.indexed == 3 and summary.failed == 2
@@ -136,27 +127,27 @@ def test_bad_inputs_are_dead_lettered_and_the_rest_still_indexed(es_client, name
     assert {doc["source"] for doc in dead.values()} == {"folder:wire"}
 
     # Failing again on the same input keeps one dead letter per input, not one per run.
-    run_folder(folder, es_client, names, extractor, "run-2")
+    run_folder(folder, isolated_settings, "run-2")
     es_client.indices.refresh(index=names.deadletters)
     assert es_client.count(index=names.deadletters)["count"] == 2
 
     # Once an input goes through, its dead letter is resolved.
     (folder / "empty.txt").write_text("Ferry services resume\n\nFerries to Bergen sailed again on Sunday.\n")
-    fixed = run_folder(folder, es_client, names, extractor, "run-3")
+    fixed = run_folder(folder, isolated_settings, "run-3")
     assert fixed.indexed == 1 and fixed.failed == 1
     es_client.indices.refresh(index=names.deadletters)
     remaining = [doc["source_ref"] for doc in iter_documents(es_client, names.deadletters)]
     assert remaining == ["feed.jsonl#L2"]
 
 
-def test_documents_the_cluster_rejects_are_reported_not_lost(es_client, names, extractor):
+def test_documents_the_cluster_rejects_are_reported_not_lost(es_client, names, isolated_settings):
     ensure_indices(es_client, names)
     good = RawArticle(doc_id="good", source="test", source_ref="good.txt", body="Floods hit Valencia on Tuesday.")
     # Lucene refuses keyword terms over 32 KB: a real bulk-item rejection, not a simulated one.
     huge_url = "https://example.org/" + "a" * 40_000
     rejected = RawArticle(doc_id="bad", source="test", source_ref="bad.txt", body="Storms hit Porto.", url=huge_url)
 
-    summary = ingest([good, rejected], client=es_client, names=names, extractor=extractor, run=RunInfo("run-1"))
+    summary = Pipeline(isolated_settings).enrich([good, rejected], RunInfo("run-1"))
 
     assert summary.counts() == {"seen": 2, "indexed": 1, "unchanged": 0, "duplicate": 0, "failed": 1}
     (failure,) = summary.failures
@@ -167,8 +158,8 @@ def test_documents_the_cluster_rejects_are_reported_not_lost(es_client, names, e
     assert es_client.count(index=names.deadletters, query={"term": {"stage": "index"}})["count"] == 1
 
 
-def test_search_highlights_and_counts_facets(es_client, names, extractor, folder):
-    run_folder(folder, es_client, names, extractor, "run-1")
+def test_search_highlights_and_counts_facets(es_client, names, isolated_settings, folder):
+    run_folder(folder, isolated_settings, "run-1")
 
     result = search(es_client, names, "solar")
     assert result.total == 1
@@ -188,7 +179,7 @@ def test_search_highlights_and_counts_facets(es_client, names, extractor, folder
     assert [hit.source_ref for hit in captions_only.hits] == ["europe/baltic.txt"]
 
 
-def test_search_says_what_a_set_of_articles_is_about(es_client, names, extractor, tmp_path):
+def test_search_says_what_a_set_of_articles_is_about(es_client, names, isolated_settings, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()
     clinics = [
@@ -208,7 +199,7 @@ def test_search_says_what_a_set_of_articles_is_about(es_client, names, extractor
     for number, (clinic, ferry) in enumerate(zip(clinics, ferries, strict=True)):
         (folder / f"clinic-{number}.txt").write_text(f"Clinic story {number}\n\n{clinic}\n")
         (folder / f"ferry-{number}.txt").write_text(f"Ferry story {number}\n\n{ferry}\n")
-    run_folder(folder, es_client, names, extractor, "run-1")
+    run_folder(folder, isolated_settings, "run-1")
 
     result = search(es_client, names, "clinic", about=True)
     assert result.total == 5

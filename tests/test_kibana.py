@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.indexing import IndexNames
+from pipelines.store import IndexNames
 from pipelines.kibana import KibanaError, import_saved_objects, saved_objects, to_ndjson
 
 SHIPPED = Path(__file__).resolve().parent.parent / "kibana" / "newsflow.ndjson"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from elasticsearch import helpers
 
-from pipelines.indexing import ensure_indices
-from pipelines.lifecycle import current_index, migrate, next_index_name
+from pipelines.store.schema import ensure_indices
+from pipelines.store.lifecycle import current_index, migrate, next_index_name
 
 pytestmark = pytest.mark.elasticsearch
 
@@ -94,7 +94,7 @@ def test_new_writes_go_to_the_new_index_after_migration(es_client, names):
 
 
 def test_fields_added_by_a_newer_pipeline_reach_the_live_index(es_client, names):
-    from pipelines import indexing
+    from pipelines.store import schema as indexing
 
     # An index created by an older version that lacked a field the current one writes.
     old_mappings = indexing.article_mappings(english=False)
@@ -110,7 +110,7 @@ def test_fields_added_by_a_newer_pipeline_reach_the_live_index(es_client, names)
 
 
 def test_changes_that_need_a_new_index_say_so(es_client, names):
-    from pipelines import indexing
+    from pipelines.store import schema as indexing
     from pipelines.errors import IndexingError
 
     old_mappings = indexing.article_mappings(english=False)

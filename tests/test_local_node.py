@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import Settings
+from pipelines.settings import Settings
 from pipelines.errors import LocalElasticsearchError
-from pipelines.local_node import Java, LocalNode, choose_version, find_java, read_credentials
+from pipelines.store.local_node import Java, LocalNode, choose_version, find_java, read_credentials
 
 
 def fake_jdk(root: Path, name: str, version: str) -> Path:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.extraction import Extractor
-from pipelines.indexing import RunInfo, ensure_indices, iter_documents
-from pipelines.runner import ingest
-from pipelines.sources import read_folder
+from pipelines.models import RunInfo
+from pipelines.pipeline import Pipeline
+from pipelines.store.schema import iter_documents
 
 pytestmark = pytest.mark.elasticsearch
 
@@ -26,29 +25,24 @@ BODY = (
 EXTRA_SENTENCE = " Officials expect around 40,000 trips a day once the corridor is open."
 
 
-@pytest.fixture(scope="module")
-def extractor() -> Extractor:
-    return Extractor(batch_size=16)
-
-
-def _ingest(folder: Path, es_client, names, extractor, run_id: str):
-    ensure_indices(es_client, names)
-    return ingest(read_folder(folder), client=es_client, names=names, extractor=extractor, run=RunInfo(run_id=run_id))
+def _ingest(folder: Path, settings, run_id: str):
+    summary, _ = Pipeline(settings).run("folder", RunInfo(run_id), folder=str(folder))
+    return summary
 
 
 def _documents(es_client, names) -> dict[str, dict]:
     return {doc["source_ref"]: doc for doc in iter_documents(es_client, names.articles)}
 
 
-def test_reheadlined_copy_with_an_extra_sentence_is_flagged_against_the_index(tmp_path, es_client, names, extractor):
+def test_reheadlined_copy_with_an_extra_sentence_is_flagged_against_the_index(tmp_path, es_client, names, isolated_settings):
     folder = tmp_path / "wire"
     folder.mkdir()
     (folder / "a-original.txt").write_text("Valencia approves riverbed cycling corridor\n\n" + BODY)
-    first = _ingest(folder, es_client, names, extractor, "run-1")
+    first = _ingest(folder, isolated_settings, "run-1")
     assert (first.indexed, first.duplicate) == (1, 0)
 
     (folder / "b-copy.txt").write_text("New bike lanes planned along Valencia's old riverbed\n\n" + BODY + EXTRA_SENTENCE)
-    second = _ingest(folder, es_client, names, extractor, "run-2")
+    second = _ingest(folder, isolated_settings, "run-2")
     assert second.counts() == {"seen": 2, "indexed": 0, "unchanged": 1, "duplicate": 1, "failed": 0}
 
     docs = _documents(es_client, names)
@@ -59,7 +53,7 @@ def test_reheadlined_copy_with_an_extra_sentence_is_flagged_against_the_index(tm
     assert len(original["minhash"]) == 128 and len(original["minhash_bands"]) == 32
 
 
-def test_near_duplicate_earlier_in_the_same_run_is_flagged(tmp_path, es_client, names, extractor):
+def test_near_duplicate_earlier_in_the_same_run_is_flagged(tmp_path, es_client, names, isolated_settings):
     folder = tmp_path / "wire"
     folder.mkdir()
     (folder / "a-original.txt").write_text("Valencia approves riverbed cycling corridor\n\n" + BODY)
@@ -70,14 +64,14 @@ def test_near_duplicate_earlier_in_the_same_run_is_flagged(tmp_path, es_client, 
         "regional government told older people to stay indoors during the afternoon. Hospitals reported more "
         "cases of heatstroke, and farmers said the olive harvest would suffer if the drought continued."
     )
-    summary = _ingest(folder, es_client, names, extractor, "run-1")
+    summary = _ingest(folder, isolated_settings, "run-1")
     assert summary.counts() == {"seen": 3, "indexed": 2, "unchanged": 0, "duplicate": 1, "failed": 0}
     docs = _documents(es_client, names)
     assert docs["b-copy.txt"]["duplicate_of"] == docs["a-original.txt"]["doc_id"]
     assert docs["c-other.txt"]["duplicate_of"] is None
 
 
-def test_enrichment_fields_are_indexed_and_searchable(tmp_path, es_client, names, extractor):
+def test_enrichment_fields_are_indexed_and_searchable(tmp_path, es_client, names, isolated_settings):
     folder = tmp_path / "wire"
     folder.mkdir()
     (folder / "a.txt").write_text("Valencia approves riverbed cycling corridor\n\n" + BODY)
@@ -85,14 +79,14 @@ def test_enrichment_fields_are_indexed_and_searchable(tmp_path, es_client, names
         "Berlin plant Radwege\n\nDer Berliner Senat hat am Dienstag beschlossen, entlang der Spree neue Radwege zu "
         "bauen. Die Arbeiten sollen im Frühjahr beginnen und zwei Jahre dauern, sagte die Verkehrssenatorin."
     )
-    _ingest(folder, es_client, names, extractor, "run-1")
+    _ingest(folder, isolated_settings, "run-1")
     docs = _documents(es_client, names)
     english, german = docs["a.txt"], docs["b.txt"]
     assert english["language"] == "en" and "Lucia Ferrer" in english["persons"]
     assert english["keywords"] and english["reading_time_minutes"] == 1
     assert english["summary"].startswith("The city council of Valencia approved") and len(english["summary"]) <= 300
     assert "2027" in english["dates_mentioned"]
-    assert english["pipeline_version"] and english["model"] == extractor.model_version
+    assert english["pipeline_version"] and english["model"] == Pipeline(isolated_settings).model_version
     assert german["language"] == "de" and german["persons"] == [] and german["locations"] == []
     hits = es_client.search(index=names.articles, query={"range": {"dates_mentioned": {"gte": "2027-01-01"}}})
     assert [hit["_source"]["source_ref"] for hit in hits["hits"]["hits"]] == ["a.txt"]

@@ -10,10 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from pipelines.config import PROJECT_ROOT
-from pipelines.indexing import IndexNames, RunInfo
+from pipelines.settings import PROJECT_ROOT
+from pipelines.models import RunInfo
+from pipelines.store import IndexNames
 from pipelines.kibana import run_documents_data_view_id, saved_objects
-from pipelines.run_links import kibana_discover_url, rison, run_documents_link
+from pipelines.orchestration.kibana_links import kibana_discover_url, rison, run_documents_link
 
 LINK_NAME = "Kibana: this run's documents"
 RUN_ID = "manual__2026-11-25T10:00:00.123456+00:00"
@@ -60,31 +61,32 @@ def test_ingestion_task_links_to_its_runs_documents_through_the_api_server(airfl
     airflow_services.wait_for_run("newsflow_folder", run_id, timeout_s=120)
 
     base = f"/dags/newsflow_folder/dagRuns/{run_id}/taskInstances"
-    links = airflow_services.api("GET", f"{base}/store_batch/links", params={"map_index": 0})["extra_links"]
+    links = airflow_services.api("GET", f"{base}/acquire/links", params={"map_index": 0})["extra_links"]
     url = links[LINK_NAME]
     assert url.startswith(airflow_services.env["KIBANA_URL"] + "/app/discover#/")
     assert f'ingest_run_id:"{run_id}"' in _app_state(url)
     assert run_documents_data_view_id(airflow_services.names) in url
     # Tasks that write no documents carry no such link.
-    assert LINK_NAME not in airflow_services.api("GET", f"{base}/plan_batches/links")["extra_links"]
+    assert LINK_NAME not in airflow_services.api("GET", f"{base}/plan/links")["extra_links"]
 
 
 @pytest.mark.airflow
 def test_operations_status_is_served_only_to_authenticated_airflow_users(airflow_services, es_client):
-    from pipelines.feed_state import FeedState, ensure_state_index, save_state
     from pipelines.models import RawArticle
-    from pipelines.raw_store import store_raw
+    from pipelines.sources.polling import PollState
+    from pipelines.store.elastic import ElasticsearchStore
 
-    names = airflow_services.names
-    ensure_state_index(es_client, names)
+    store = ElasticsearchStore(es_client, airflow_services.names)
+    store.prepare()
     now = datetime.now(UTC)
-    save_state(es_client, names, FeedState(name="ops-broken-feed", url="https://example.org/rss", last_attempt=now,
-                                           last_outcome="failed", last_error="HTTP 500", consecutive_failures=3))
-    save_state(es_client, names, FeedState(name="ops-good-feed", last_success=now, last_outcome="fetched"))
+    broken = PollState(name="ops-broken-feed", url="https://example.org/rss", last_attempt=now, last_outcome="failed",
+                       last_error="HTTP 500", consecutive_failures=3)
+    store.state.save("feed", broken.name, broken.to_dict())
+    store.state.save("feed", "ops-good-feed", PollState(name="ops-good-feed", last_success=now, last_outcome="fetched").to_dict())
     run = RunInfo(run_id="manual__ops-endpoint", dag_id="newsflow_folder")
     articles = [RawArticle(doc_id=f"ops-{n}", source="folder:ops", source_ref=f"{n}.txt", body=f"Body {n}.")
                 for n in range(3)]
-    store_raw(es_client, names, articles, run)
+    store.raw.put(articles, run)
 
     for path in ("/newsflow/api/status", "/newsflow/"):
         anonymous = airflow_services.request("GET", path, authenticated=False)

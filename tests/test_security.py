@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from elasticsearch import AuthenticationException, AuthorizationException, Elasticsearch
 
-from pipelines.elastic import connect
-from pipelines.extraction import Extractor
-from pipelines.indexing import RunInfo, ensure_indices
-from pipelines.local_node import read_credentials
-from pipelines.runner import ingest
-from pipelines.sources import read_folder
+from pipelines.store.client import connect
+from pipelines.models import RunInfo
+from pipelines.store.schema import ensure_indices
+from pipelines.store.local_node import read_credentials
+from pipelines.pipeline import Pipeline
 
 pytestmark = pytest.mark.elasticsearch
 
@@ -69,8 +68,7 @@ def test_no_secret_reaches_logs_or_command_output(es_client, names, tmp_path, ca
     (folder / "bad.json").write_text("{")
 
     caplog.set_level(logging.DEBUG)  # the client's and our own debug logging included
-    ensure_indices(es_client, names)
-    ingest(read_folder(folder), client=es_client, names=names, extractor=Extractor(), run=RunInfo("secret-check"))
+    Pipeline(isolated_settings).run("folder", RunInfo("secret-check"), folder=str(folder))
 
     newsflow = str(Path(sys.executable).with_name("newsflow"))
     outputs = [

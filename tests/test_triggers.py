@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from pipelines.triggers import ArticleFilesTrigger, changed_files
+from pipelines.orchestration.triggers import ArticleFilesTrigger, changed_files
 
 
 def test_a_file_is_reported_only_once_it_held_still_for_a_poll():
@@ -35,10 +35,10 @@ def test_trigger_reports_drops_survives_restarts_and_sees_later_drops(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "already-there.txt").write_text("Old news\n\nIngested by a normal folder run.\n")
-    state = tmp_path / "watch.json"
+    state = tmp_path / "watch"
 
     async def scenario():
-        trigger = ArticleFilesTrigger(folder=str(inbox), poll_interval=0.05, state_file=str(state))
+        trigger = ArticleFilesTrigger(folder=str(inbox), poll_interval=0.05, state_dir=str(state))
         waiting = asyncio.create_task(_next_event(trigger))
         await asyncio.sleep(0.3)  # the trigger has taken its baseline
         _drop(inbox / "dropped.txt", "Fresh news\n\nA ferry sank near Lamu.\n")
@@ -46,7 +46,7 @@ def test_trigger_reports_drops_survives_restarts_and_sees_later_drops(tmp_path):
         first = await waiting
 
         # A restarted trigger (new instance, same state) does not report the same drop again…
-        restarted = ArticleFilesTrigger(folder=str(inbox), poll_interval=0.05, state_file=str(state))
+        restarted = ArticleFilesTrigger(folder=str(inbox), poll_interval=0.05, state_dir=str(state))
         waiting = asyncio.create_task(_next_event(restarted))
         await asyncio.sleep(0.3)
         assert not waiting.done()
@@ -63,6 +63,6 @@ def test_trigger_reports_drops_survives_restarts_and_sees_later_drops(tmp_path):
 
 def test_trigger_serializes_for_the_triggerer(tmp_path):
     classpath, kwargs = ArticleFilesTrigger(folder=str(tmp_path), poll_interval=2.0).serialize()
-    assert classpath == "pipelines.triggers.ArticleFilesTrigger"
+    assert classpath == "pipelines.orchestration.triggers.ArticleFilesTrigger"
     rebuilt = ArticleFilesTrigger(**kwargs)
-    assert rebuilt.folder == str(tmp_path) and rebuilt.poll_interval == 2.0 and rebuilt.state_file == kwargs["state_file"]
+    assert rebuilt.folder == str(tmp_path) and rebuilt.poll_interval == 2.0 and rebuilt.state_dir == kwargs["state_dir"]
