@@ -90,11 +90,7 @@ def asset_event_extra(summary: Mapping[str, Any], *, dag_id: str, run_id: str) -
 def inbox_work(settings: Settings, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The inbox files the watcher reported (every file when started by hand: unchanged ones cost little)."""
     files = sorted({name for event in events for name in (event.get("payload") or {}).get("files", [])})
-    options: dict[str, Any] = {"folder": str(settings.inbox), "source_name": "inbox",
-                               "files_per_batch": max(len(files), 1) if files else None}
-    if files:
-        options["files"] = files
-    return Pipeline.shared(settings).plan("folder", **options)
+    return Pipeline.shared(settings).plan("folder", folder=str(settings.inbox), source_name="inbox", files=files or None)
 
 
 # ---------------------------------------------------------------------------- enrichment

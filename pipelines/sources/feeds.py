@@ -28,7 +28,7 @@ from pipelines.sources.base import SOURCES, Item, SourceContext
 from pipelines.sources.http import FetchResult
 from pipelines.sources.listing import EntryReader, entries_from_data, load_entries
 from pipelines.sources.pages import canonical_url, is_web_link, page_article, url_doc_id
-from pipelines.sources.polling import Poll, PolledSource, PollState
+from pipelines.sources.polling import Poll, PolledConfig, PolledSource, PollState
 
 _FEED_KEYS = {"name", "url", "tags", "language", "full_text", "min_interval_minutes", "enabled"}
 # A date this far ahead of the fetch is a publisher's error (or a scheduled post), not clock skew.
@@ -41,27 +41,10 @@ _UPDATE_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly
 
 
 @dataclass(frozen=True)
-class FeedConfig:
+class FeedConfig(PolledConfig):
     """One feed to poll."""
 
-    name: str  # unique, lowercase: part of the source name ``feed:<name>`` and the state id
-    url: str
-    tags: tuple[str, ...] = ()
-    language: str | None = None  # hint recorded with each entry; extraction still detects
-    full_text: bool = False  # fetch each new entry's page and extract the main text
-    min_interval_minutes: int = 0  # poll no more often than this (0: every scheduled run)
-    enabled: bool = True
-
-    @property
-    def source(self) -> str:
-        return f"feed:{self.name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values, fit for XCom and for ``feeds_from_data``."""
-        return {
-            "name": self.name, "url": self.url, "tags": list(self.tags), "language": self.language,
-            "full_text": self.full_text, "min_interval_minutes": self.min_interval_minutes, "enabled": self.enabled,
-        }
+    source_kind = "feed"
 
 
 def feed_from_entry(entry: object, where: str) -> FeedConfig:
@@ -274,11 +257,7 @@ class FeedsSource(PolledSource):
     list_key = "feeds"
     state_kind = "feed"
 
-    def list_path(self) -> Path:
-        return self.settings.feeds_config
-
-    def entry(self, data: object, where: str) -> FeedConfig:
-        return feed_from_entry(data, where)
+    entry = staticmethod(feed_from_entry)
 
     def read(self, feed: FeedConfig, fetched: FetchResult, state: PollState, context: SourceContext) -> Poll:
         parsed = parse_feed(fetched.content, url=fetched.final_url, content_type=fetched.content_type)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipelines.errors import FetchError, FetchRefused, RateLimited, SourceError, Stage
 from pipelines.sources.base import Acquisition, Item, Source, SourceContext
@@ -164,15 +164,27 @@ class PolledAcquisition(Acquisition):
         }
 
 
-class PolledConfig(Protocol):
-    """One entry of a polled source's list (a feed, a sitemap)."""
+@dataclass(frozen=True)
+class PolledConfig:
+    """One entry of a polled source's list (a feed, a sitemap); subclasses add their own keys."""
 
-    name: str
+    source_kind: ClassVar[str]  # "feed": documents' source is ``feed:<name>``
+
+    name: str  # unique, lowercase: part of the source name and the state id
     url: str
-    enabled: bool
-    min_interval_minutes: int
+    tags: tuple[str, ...] = ()
+    language: str | None = None  # hint recorded with each article; extraction still detects
+    full_text: bool = False  # fetch each new article's page and store it (cleaning keeps its main text)
+    min_interval_minutes: int = 0  # poll no more often than this (0: every scheduled run)
+    enabled: bool = True
 
-    def to_dict(self) -> dict[str, Any]: ...
+    @property
+    def source(self) -> str:
+        return f"{self.source_kind}:{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, fit for XCom and for reading back as a list entry."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
 
 @dataclass
@@ -191,15 +203,12 @@ class PolledSource(Source):
     Options: ``<list_key>`` (a list replacing the file for this run), ``only`` (entry names).
     """
 
-    list_key: ClassVar[str]  # "feeds": the list file's key, the run conf's option
+    list_key: ClassVar[str]  # "feeds": the list file's key, the run conf's option, ``Settings.<key>_config``
     state_kind: ClassVar[str]  # "feed": the state store's kind, the unit's key
+    entry: ClassVar[Callable[[object, str], PolledConfig]]  # one validated list entry (data, where)
 
-    @abstractmethod
-    def list_path(self) -> Path: ...
-
-    @abstractmethod
-    def entry(self, data: object, where: str) -> PolledConfig:
-        """One validated list entry."""
+    def list_path(self) -> Path:
+        return getattr(self.settings, f"{self.list_key}_config")
 
     @abstractmethod
     def read(self, config: Any, fetched: FetchResult, state: PollState, context: SourceContext) -> Poll:

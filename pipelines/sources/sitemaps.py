@@ -28,7 +28,6 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -40,7 +39,7 @@ from pipelines.sources.feeds import entry_dates
 from pipelines.sources.http import FetchResult
 from pipelines.sources.listing import EntryReader
 from pipelines.sources.pages import canonical_url, is_web_link, page_article, url_doc_id
-from pipelines.sources.polling import DEFAULT_RETRY_AFTER, Poll, PolledSource, PollState
+from pipelines.sources.polling import DEFAULT_RETRY_AFTER, Poll, PolledConfig, PolledSource, PollState
 
 _SITEMAP_KEYS = {"name", "url", "tags", "language", "full_text", "min_interval_minutes", "max_pages", "enabled"}
 DEFAULT_MAX_PAGES = 100
@@ -53,29 +52,13 @@ _OLDEST = datetime.min.replace(tzinfo=UTC)  # sorts undated pages and children l
 
 
 @dataclass(frozen=True)
-class SitemapConfig:
-    """One sitemap (or sitemap index) to poll."""
+class SitemapConfig(PolledConfig):
+    """One sitemap (or sitemap index) to poll; a sitemap lists only links, so pages are fetched by default."""
 
-    name: str  # unique, lowercase: part of the source name ``sitemap:<name>`` and the state id
-    url: str
-    tags: tuple[str, ...] = ()
-    language: str | None = None  # hint recorded when the sitemap names no language
-    full_text: bool = True  # fetch each new page; false: the news title is the body
-    min_interval_minutes: int = 0
+    source_kind = "sitemap"
+
+    full_text: bool = True  # false: the news title is the body
     max_pages: int = DEFAULT_MAX_PAGES  # new pages per poll; the rest wait for the next one
-    enabled: bool = True
-
-    @property
-    def source(self) -> str:
-        return f"sitemap:{self.name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values, fit for XCom and for ``sitemap_from_entry``."""
-        return {
-            "name": self.name, "url": self.url, "tags": list(self.tags), "language": self.language,
-            "full_text": self.full_text, "min_interval_minutes": self.min_interval_minutes,
-            "max_pages": self.max_pages, "enabled": self.enabled,
-        }
 
 
 def sitemap_from_entry(entry: object, where: str) -> SitemapConfig:
@@ -316,11 +299,7 @@ class SitemapsSource(PolledSource):
     list_key = "sitemaps"
     state_kind = "sitemap"
 
-    def list_path(self) -> Path:
-        return self.settings.sitemaps_config
-
-    def entry(self, data: object, where: str) -> SitemapConfig:
-        return sitemap_from_entry(data, where)
+    entry = staticmethod(sitemap_from_entry)
 
     def read(self, sitemap: SitemapConfig, fetched: FetchResult, state: PollState, context: SourceContext) -> Poll:
         parsed = parse_sitemap(fetched.content, url=fetched.final_url, max_bytes=context.fetcher.policy.max_bytes)

@@ -150,7 +150,9 @@ class ElasticsearchRawStore:
         from elasticsearch import helpers
 
         actions = ({"_op_type": "update", "_index": self.index, "_id": doc_id, "doc": fields} for doc_id in doc_ids)
-        updated, errors = helpers.bulk(self.client, actions, raise_on_error=False, refresh="wait_for")
+        # No refresh here: ``select`` refreshes before it searches, and waiting per batch would
+        # cost up to a refresh interval each time.
+        updated, _ = helpers.bulk(self.client, actions, raise_on_error=False)
         return updated
 
     def mark_enriched(self, doc_ids: Sequence[str]) -> None:
