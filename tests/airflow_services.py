@@ -130,8 +130,10 @@ class AirflowServices:
         for attempt in range(4):
             response = httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=timeout, **kwargs)
             # SQLite allows one writer: under load a write can time out ("database is locked"), and
-            # the api-server answers 500 "Database error" after rolling back. Trying again is safe.
-            if response.status_code != 500 or "Database error" not in response.text or attempt == 3:
+            # the api-server answers 500 "Database error" after rolling back; a read that meets a
+            # locked database answers a bare 500. Trying again is safe in both cases.
+            retryable = response.status_code == 500 and ("Database error" in response.text or method == "GET")
+            if not retryable or attempt == 3:
                 return response
             time.sleep(1 + attempt)
         return response

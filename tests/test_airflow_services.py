@@ -85,7 +85,10 @@ def test_native_backfill_of_enrich_enriches_exactly_each_days_raw_articles(airfl
     outside = [fetched(16, 23, "16-late"), fetched(20, 0, "20-early")]
     store = ElasticsearchStore(es_client, names)
     store.prepare()
-    store.raw.put([*(a for day in by_day.values() for a in day), *outside], RunInfo("seeded-by-test"))
+    seeded = store.raw.put([*(a for day in by_day.values() for a in day), *outside], RunInfo("seeded-by-test"))
+    # As if enriched long ago, so only the backfill's windows select them: an asset-triggered run
+    # still going from an earlier test would otherwise rightly take them as due.
+    store.raw.mark_enriched(seeded.doc_ids)
 
     airflow_services.wait_for_dag("newsflow_enrich")
     airflow_services.unpause("newsflow_enrich")
