@@ -18,7 +18,10 @@ these; ``tests/test_facet_eval.py`` tests them on tiny inline strings.
   word characters (``\\w+``) of the case-folded value, so punctuation and case are ignored:
   "Putin" matches "Vladimir Putin", "assad" matches "Bashar al-Assad", "U.S." matches "U.S";
   "Bank" matches "World Bank" but "Bank World" does not, and a value without word characters
-  matches nothing.
+  matches nothing. An acronym also matches its expansion: a value of 2–6 capital letters (dots
+  ignored) matches a value whose capitalised words start with those letters in order ("OSCE" —
+  "Organisation for Security and Cooperation in Europe", "U.N." — "United Nations"). CoNLL
+  annotates both forms as separate mentions; a facet rightly shows one.
 * **Scores** (``match_values``, ``FacetScore``): per document and facet, the largest one-to-one
   pairing of gold and predicted values under the lenient match (each gold and each predicted
   value counted at most once); true positives are the pairs, precision = pairs / predicted,
@@ -224,10 +227,26 @@ def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
     return any(longer[i:i + len(shorter)] == shorter for i in range(len(longer) - len(shorter) + 1))
 
 
+_ACRONYM = re.compile(r"(?:[A-Z]\.?){2,6}")
+
+
+def is_acronym_of(short: str, long: str) -> bool:
+    """``short`` is 2–6 capitals (dots allowed) that are the initials of ``long``'s capitalised words."""
+    short = short.strip()
+    if not _ACRONYM.fullmatch(short):
+        return False
+    initials = "".join(word[0] for word in re.findall(r"[^\W\d_][\w'-]*", long) if word[0].isupper())
+    return len(long.split()) > 1 and initials == short.replace(".", "")
+
+
+def _same_entity(a: str, ta: tuple[str, ...], b: str, tb: tuple[str, ...]) -> bool:
+    return _contains(ta, tb) or _contains(tb, ta) or is_acronym_of(a, b) or is_acronym_of(b, a)
+
+
 def lenient_match(a: str, b: str) -> bool:
-    """True when one value's match tokens are a contiguous subsequence of the other's (see the module docstring)."""
-    ta, tb = match_tokens(a), match_tokens(b)
-    return _contains(ta, tb) or _contains(tb, ta)
+    """True when one value's match tokens are a contiguous subsequence of the other's, or one is
+    the other's acronym (see the module docstring)."""
+    return _same_entity(a, match_tokens(a), b, match_tokens(b))
 
 
 def facet_set(values: Iterable[str]) -> list[str]:
@@ -245,14 +264,15 @@ def facet_set(values: Iterable[str]) -> list[str]:
 
 def gold_entities(values: Iterable[str]) -> list[str]:
     """A gold facet set with short forms folded into their full form: a value whose tokens are a
-    contiguous part of exactly one longer value is dropped ("Simmons" beside "Phil Simmons");
+    contiguous part of exactly one longer value, or which is its acronym, is dropped ("Simmons"
+    beside "Phil Simmons", "OSCE" beside "Organisation for Security and Cooperation in Europe");
     one contained in several ("Bush" beside "George Bush" and "Jeb Bush") stays, as it is ambiguous."""
     distinct = facet_set(values)
     keys = {value: match_tokens(value) for value in distinct}
     kept = []
     for value in distinct:
-        containers = [other for other in distinct if other != value and len(keys[other]) > len(keys[value])
-                      and _contains(keys[other], keys[value])]
+        containers = [other for other in distinct if other != value and (
+            (len(keys[other]) > len(keys[value]) and _contains(keys[other], keys[value])) or is_acronym_of(value, other))]
         # Containers nested in each other are one entity ("Bill Clinton", "President Bill Clinton").
         longest = [c for c in containers if not any(_contains(keys[o], keys[c]) and o != c for o in containers)]
         if len(longest) != 1:
@@ -266,9 +286,9 @@ def match_values(gold: Sequence[str], predicted: Sequence[str]) -> list[tuple[st
     gold_keys = [match_tokens(value) for value in gold]
     predicted_keys = [match_tokens(value) for value in predicted]
     edges = [
-        sorted((j for j, pk in enumerate(predicted_keys) if _contains(gk, pk) or _contains(pk, gk)),
+        sorted((j for j, pk in enumerate(predicted_keys) if _same_entity(g, gk, predicted[j], pk)),
                key=lambda j, gk=gk: predicted_keys[j] != gk)
-        for gk in gold_keys
+        for g, gk in zip(gold, gold_keys, strict=True)
     ]
     owner: dict[int, int] = {}  # predicted index → gold index
 

@@ -122,6 +122,14 @@ def test_lenient_match_is_a_contiguous_token_subsequence_ignoring_case_and_punct
     assert not lenient_match("...", "...")
 
 
+def test_an_acronym_matches_its_expansion():
+    assert lenient_match("OSCE", "Organisation for Security and Cooperation in Europe")
+    assert lenient_match("United Nations", "U.N.")
+    assert not lenient_match("SDA", "Party of Democratic Action")
+    assert not lenient_match("Un", "United Nations")
+    assert gold_entities(["KDP", "Kurdistan Democratic Party", "PUK"]) == ["Kurdistan Democratic Party", "PUK"]
+
+
 def test_facet_set_keeps_one_value_per_match_key():
     assert facet_set(["LONDON", "London", "  New   York ", "—"]) == ["LONDON", "New York"]
 
