@@ -185,6 +185,10 @@ class FeedServer:
         if path == "/slow.xml":
             time.sleep(self.slow_seconds)
             return send(200, simple_rss(base, "slow", "Too late", "Never read."), RSS_CT)
+        if path == "/dribble-headers.xml":  # one header byte per second, for a minute
+            return send.dribble(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nX-Padding: " + b"x" * 60)
+        if path == "/dribble-body.xml":  # prompt headers, then the body to the end of the connection, a byte a second
+            return send.dribble(b"<rss>" + b" " * 60, status=200)
         if path == "/huge.xml":  # declared length over the cap
             return send(200, b"<rss>" + b" " * self.huge_bytes + b"</rss>", RSS_CT)
         if path == "/huge-stream.xml":  # no length: only streaming can stop it
@@ -226,6 +230,22 @@ class _Sender:
                 handler.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+    def dribble(self, data: bytes, status: int | None = None, interval_s: float = 1.0) -> None:
+        """``data`` one byte per ``interval_s`` (after prompt headers when ``status`` is given), until the client hangs up."""
+        handler = self.handler
+        handler.close_connection = True
+        if status is not None:
+            handler.send_response(status)
+            handler.send_header("Content-Type", RSS_CT)
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+        try:
+            for byte in data:
+                handler.wfile.write(bytes([byte]))
+                time.sleep(interval_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def stream(self, status: int, content_type: str, data: bytes) -> None:
         handler = self.handler

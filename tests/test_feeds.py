@@ -238,6 +238,26 @@ def test_a_response_slower_than_the_timeout_fails_at_the_timeout(server, fetcher
     assert time.monotonic() - started < 1.5  # the server takes 2 s
 
 
+@pytest.mark.parametrize("path", ["/dribble-headers.xml", "/dribble-body.xml"])
+def test_a_server_dribbling_a_byte_a_second_is_cut_off_at_the_total_deadline(server, path):
+    # Every single read succeeds within the read timeout; only the total deadline can stop this.
+    with Fetcher(_policy(read_timeout_s=2, total_timeout_s=3)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="total time limit of 3s reached"):
+            fetcher.get(server.url(path))
+    assert 2.5 < time.monotonic() - started < 6
+
+
+def test_the_deadline_watchdog_also_covers_a_reused_connection(server):
+    with Fetcher(_policy(read_timeout_s=2, total_timeout_s=3)) as fetcher:
+        fetcher.get(server.url("/moved.xml"))  # opens a keep-alive connection the next request reuses
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="total time limit"):
+            fetcher.get(server.url("/dribble-headers.xml"))
+        assert time.monotonic() - started < 6
+        assert fetcher.get(server.url("/moved.xml")).status == 200  # the client is still usable
+
+
 @pytest.mark.parametrize("path", ["/huge.xml", "/huge-stream.xml"])
 def test_responses_over_the_size_cap_are_cut_off(server, fetcher, path):
     with pytest.raises(ResponseTooLarge, match="262144-byte cap"):
