@@ -250,12 +250,12 @@ def test_a_server_dribbling_a_byte_a_second_is_cut_off_at_the_total_deadline(ser
 
 def test_the_deadline_watchdog_also_covers_a_reused_connection(server):
     with Fetcher(_policy(read_timeout_s=2, total_timeout_s=3)) as fetcher:
-        fetcher.get(server.url("/moved.xml"))  # opens a keep-alive connection the next request reuses
+        fetcher.get(server.url("/rdf.xml"))  # opens a keep-alive connection the next request reuses
         started = time.monotonic()
         with pytest.raises(FetchTimeout, match="total time limit"):
             fetcher.get(server.url("/dribble-headers.xml"))
         assert time.monotonic() - started < 6
-        assert fetcher.get(server.url("/moved.xml")).status == 200  # the client is still usable
+        assert fetcher.get(server.url("/rdf.xml")).status == 200  # the client is still usable
 
 
 @pytest.mark.parametrize("path", ["/huge.xml", "/huge-stream.xml"])
