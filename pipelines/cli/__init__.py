@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pipelines.cli.output import print_err
-from pipelines.errors import NewsflowError, Stage
+from pipelines.errors import ClusterRefusedWrites, NewsflowError, Stage
 from pipelines.settings import Settings
 
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Exit codes: what a script or an Airflow BashOperator can tell apart without reading the output.
 EXIT_INPUTS_FAILED = 1  # the run finished; some inputs were dead-lettered
 EXIT_USAGE = 2  # bad usage or configuration
-EXIT_UNREACHABLE = 3  # Elasticsearch could not be reached
+EXIT_UNREACHABLE = 3  # Elasticsearch could not be reached, or refused writes (overloaded, write block)
 EXIT_FORBIDDEN = 4  # Elasticsearch refused: the credentials do not cover these indices
 
 
@@ -151,6 +151,8 @@ def _cluster_failure(error: BaseException, settings: Settings | None) -> tuple[i
     cause: BaseException | None = error
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        if isinstance(cause, ClusterRefusedWrites):
+            return EXIT_UNREACHABLE, f"newsflow: Elasticsearch at {_cluster_url(settings)} refused writes: {cause}"
         if isinstance(cause, TransportConnectionError):
             return EXIT_UNREACHABLE, (
                 f"newsflow: Elasticsearch at {_cluster_url(settings)} is unreachable: {_first_line(cause)}; "
