@@ -3,6 +3,7 @@ waited out, a write block is a clear failure, and neither ever becomes a dead le
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -12,10 +13,9 @@ from elasticsearch import ApiError
 from pipelines.errors import ClusterRefusedWrites, Stage
 from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle, RunInfo
 from pipelines.sinks.elasticsearch import ElasticsearchSink
+from pipelines.store.client import bulk_with_backoff
 from pipelines.store.deadletters import ElasticsearchDeadLetters
 from pipelines.store.schema import ensure_store_indices
-
-pytestmark = pytest.mark.elasticsearch
 
 RUN = RunInfo("faults-1")
 # The flood-stage block: Elasticsearch answers every write to the index with 429 TOO_MANY_REQUESTS.
@@ -48,6 +48,7 @@ def sink(es_client, names):
     es_client.indices.put_settings(index=names.articles_write, settings=LIFTED)
 
 
+@pytest.mark.elasticsearch
 def test_the_blocked_index_really_answers_429(es_client, names, sink):
     es_client.indices.put_settings(index=names.articles_write, settings=OVERLOADED)
     with pytest.raises(ApiError) as refused:
@@ -55,6 +56,7 @@ def test_the_blocked_index_really_answers_429(es_client, names, sink):
     assert refused.value.meta.status == 429
 
 
+@pytest.mark.elasticsearch
 def test_writes_refused_as_overloaded_are_retried_until_the_cluster_accepts_them(es_client, names, sink):
     es_client.indices.put_settings(index=names.articles_write, settings=OVERLOADED)
     lifter = lift_later(es_client, names.articles_write, 2.0)
@@ -67,6 +69,7 @@ def test_writes_refused_as_overloaded_are_retried_until_the_cluster_accepts_them
     assert es_client.count(index=names.articles)["count"] == 20
 
 
+@pytest.mark.elasticsearch
 def test_an_overload_that_outlasts_the_retries_is_a_run_failure_not_a_dead_letter(es_client, names):
     sink = ElasticsearchSink(es_client, names, retries=2, initial_backoff_s=0.1, max_backoff_s=0.2)
     sink.prepare({})
@@ -78,6 +81,7 @@ def test_an_overload_that_outlasts_the_retries_is_a_run_failure_not_a_dead_lette
         es_client.indices.put_settings(index=names.articles_write, settings=LIFTED)
 
 
+@pytest.mark.elasticsearch
 def test_a_write_block_is_a_clear_failure_and_nothing_is_indexed(es_client, names, sink):
     es_client.indices.put_settings(index=names.articles_write, settings={"index.blocks.write": True})
     with pytest.raises(ClusterRefusedWrites, match=r"refused 5 of 5 writes to .*index write"):
@@ -87,6 +91,7 @@ def test_a_write_block_is_a_clear_failure_and_nothing_is_indexed(es_client, name
     assert es_client.count(index=names.articles)["count"] == 0
 
 
+@pytest.mark.elasticsearch
 def test_dead_letter_writes_wait_out_an_overloaded_index(es_client, names):
     ensure_store_indices(es_client, names)
     letters = ElasticsearchDeadLetters(es_client, names, retries=6, initial_backoff_s=0.5, max_backoff_s=4)
@@ -98,3 +103,18 @@ def test_dead_letter_writes_wait_out_an_overloaded_index(es_client, names):
     finally:
         lifter.join()
     assert [letter["source_ref"] for letter in letters.refs("folder:faults")] == ["broken.txt"]
+
+
+def test_a_cluster_that_stays_unreachable_is_retried_with_backoff_then_raised():
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elasticsearch import Elasticsearch
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = Elasticsearch(f"http://127.0.0.1:{port}", max_retries=0)
+    slept: list[float] = []
+    with pytest.raises(TransportConnectionError):
+        bulk_with_backoff(client, [{"_index": "x", "_id": "1", "_source": {}}], retries=4, initial_backoff_s=0.5,
+                          max_backoff_s=3, sleep=slept.append)
+    assert slept == [0.5, 1.0, 2.0, 3.0]  # nothing was turned into a per-document failure meanwhile
