@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 EXIT_INPUTS_FAILED = 1  # the run finished; some inputs were dead-lettered
 EXIT_USAGE = 2  # bad usage or configuration
 EXIT_UNREACHABLE = 3  # Elasticsearch could not be reached, or refused writes (overloaded, write block)
-EXIT_FORBIDDEN = 4  # Elasticsearch refused: the credentials do not cover these indices
+EXIT_FORBIDDEN = 4  # Elasticsearch refused: bad credentials, or they do not cover these indices
 
 
 def _cluster_failure(error: BaseException, settings: Settings | None) -> tuple[int, str] | None:
@@ -158,7 +158,12 @@ def _cluster_failure(error: BaseException, settings: Settings | None) -> tuple[i
                 f"newsflow: Elasticsearch at {_cluster_url(settings)} is unreachable: {_first_line(cause)}; "
                 "start it with `newsflow es start` or check NEWSFLOW_ES_URL"
             )
-        if isinstance(cause, AuthorizationException | AuthenticationException):
+        if isinstance(cause, AuthenticationException):
+            return EXIT_FORBIDDEN, (
+                f"newsflow: Elasticsearch at {_cluster_url(settings)} did not accept the credentials (HTTP 401): "
+                "check NEWSFLOW_ES_USERNAME / NEWSFLOW_ES_PASSWORD or NEWSFLOW_ES_API_KEY"
+            )
+        if isinstance(cause, AuthorizationException):
             prefix = settings.index_prefix if settings else "newsflow-"
             return EXIT_FORBIDDEN, (
                 f"newsflow: Elasticsearch refused access to {prefix}* (HTTP {cause.meta.status}): "
