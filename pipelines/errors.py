@@ -24,7 +24,9 @@ reason is specific without parsing strings. Errors about one input carry its
     │   └── ModelNotFoundError      no installed spaCy model under any accepted name
     ├── EnrichmentError             a further enrichment component failed        (Stage.ENRICH)
     ├── IndexingError               the sink refused a write or a setup request  (Stage.INDEX)
-    │   └── BulkItemError           one document rejected inside a bulk request
+    │   ├── BulkItemError           one document rejected inside a bulk request
+    │   └── ClusterRefusedWrites    the cluster, not the document, refused: overloaded (429) or a
+    │                               write block; retryable, never a dead letter
     └── LocalElasticsearchError     the embedded node could not be fetched, started or stopped
 """
 
@@ -170,6 +172,12 @@ class BulkItemError(IndexingError, InputError):
     def __init__(self, message: str, *, source_ref: str, doc_id: str, error_type: str) -> None:
         InputError.__init__(self, message, source_ref=source_ref, doc_id=doc_id)
         self.error_type = error_type
+
+
+class ClusterRefusedWrites(IndexingError):
+    """Writes were refused for the cluster's reasons, not the documents': still overloaded (429)
+    after every retry, or an index write block. Nothing is dead-lettered; the articles stay
+    pending in the raw store, so a later run writes them."""
 
 
 class LocalElasticsearchError(NewsflowError):

@@ -163,6 +163,7 @@ class Settings:
     batch_size: int = 64
     spacy_n_process: int = 1  # spaCy worker processes per extraction stage
     cleaning_config: Path | None = None  # YAML with extra shortcode and boilerplate rules
+    max_article_chars: int = 2_000_000  # a longer body is dead-lettered by the cleaner, not cleaned
     feeds_config: Path = PROJECT_ROOT / "feeds.yaml"
     sitemaps_config: Path = PROJECT_ROOT / "sitemaps.yaml"
     feeds_schedule: str | None = "*/15 * * * *"  # cron for news_feeds; None: manual runs only
@@ -217,6 +218,7 @@ class Settings:
             batch_size=env.int("NEWSFLOW_BATCH_SIZE", 64),
             spacy_n_process=env.int("NEWSFLOW_SPACY_N_PROCESS", 1),
             cleaning_config=env.path("NEWSFLOW_CLEANING_CONFIG"),
+            max_article_chars=env.int("NEWSFLOW_MAX_ARTICLE_CHARS", 2_000_000),
             feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG", PROJECT_ROOT / "feeds.yaml") or PROJECT_ROOT / "feeds.yaml",
             sitemaps_config=env.path("NEWSFLOW_SITEMAPS_CONFIG", PROJECT_ROOT / "sitemaps.yaml")
             or PROJECT_ROOT / "sitemaps.yaml",
@@ -235,6 +237,8 @@ class Settings:
             raise ConfigError("NEWSFLOW_ES_PASSWORD is set but NEWSFLOW_ES_USERNAME is not")
         if self.batch_size < 1:
             raise ConfigError(f"NEWSFLOW_BATCH_SIZE must be at least 1, got {self.batch_size}")
+        if self.max_article_chars < 1:
+            raise ConfigError(f"NEWSFLOW_MAX_ARTICLE_CHARS must be at least 1, got {self.max_article_chars}")
         if self.spacy_n_process < 1:
             raise ConfigError(f"NEWSFLOW_SPACY_N_PROCESS must be at least 1, got {self.spacy_n_process}")
         if self.index_prefix != self.index_prefix.lower() or any(c in self.index_prefix for c in ' "*\\/,|>?<'):

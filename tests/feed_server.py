@@ -109,6 +109,30 @@ BOZO = """<?xml version="1.0" encoding="utf-8"?>
 <description>A new fish & chips shop opened in Leeds, run by Tom Hughes.</description></item>
 </channel></rss>"""
 
+def shared_link(base: str) -> str:
+    """Five distinct items (own guids) all linking to the homepage, and one exact repeat of the first."""
+    items = "".join(
+        f"<item><title>Bulletin {n}</title><link>{base}/?utm_source=rss</link><guid isPermaLink=\"false\">bulletin-{n}</guid>"
+        f"<description>Bulletin number {n} from the harbour office in Tromso.</description></item>"
+        for n in range(1, 6)
+    )
+    repeat = (f"<item><title>Bulletin 1</title><link>{base}/</link><guid isPermaLink=\"false\">bulletin-1</guid>"
+              "<description>Bulletin number 1 from the harbour office in Tromso.</description></item>")
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Harbour office</title>'
+            f"<link>{base}/</link><description>Bulletins</description>{items}{repeat}</channel></rss>")
+
+
+def failing_entries(base: str) -> str:
+    """Three entries that cannot become articles (two with nothing at all, one with only a guid), and one good entry."""
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Broken CMS</title>'
+            f"<link>{base}/</link><description>Half-empty items</description>"
+            "<item></item><item><description></description></item>"
+            '<item><guid isPermaLink="false">cms-3</guid></item>'
+            f"<item><title>Ferry timetable changes</title><link>{base}/cms/ferry</link>"
+            "<description>The Hurtigruten ferry leaves Bergen an hour earlier from Monday.</description></item>"
+            "</channel></rss>")
+
+
 ARTICLE_PAGE = """<!doctype html><html><head><title>{title}</title></head><body>
 <nav><a href="/">Home</a> | <a href="/news">News</a></nav>
 <article><h1>{title}</h1>
@@ -185,6 +209,14 @@ class FeedServer:
         if path == "/slow.xml":
             time.sleep(self.slow_seconds)
             return send(200, simple_rss(base, "slow", "Too late", "Never read."), RSS_CT)
+        if path == "/shared-link.xml":
+            return send(200, shared_link(base), RSS_CT)
+        if path == "/failing-entries.xml":
+            return send(200, failing_entries(base), RSS_CT)
+        if path == "/dribble-headers.xml":  # one header byte per second, for a minute
+            return send.dribble(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nX-Padding: " + b"x" * 60)
+        if path == "/dribble-body.xml":  # prompt headers, then the body to the end of the connection, a byte a second
+            return send.dribble(b"<rss>" + b" " * 60, status=200)
         if path == "/huge.xml":  # declared length over the cap
             return send(200, b"<rss>" + b" " * self.huge_bytes + b"</rss>", RSS_CT)
         if path == "/huge-stream.xml":  # no length: only streaming can stop it
@@ -226,6 +258,22 @@ class _Sender:
                 handler.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+    def dribble(self, data: bytes, status: int | None = None, interval_s: float = 1.0) -> None:
+        """``data`` one byte per ``interval_s`` (after prompt headers when ``status`` is given), until the client hangs up."""
+        handler = self.handler
+        handler.close_connection = True
+        if status is not None:
+            handler.send_response(status)
+            handler.send_header("Content-Type", RSS_CT)
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+        try:
+            for byte in data:
+                handler.wfile.write(bytes([byte]))
+                time.sleep(interval_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def stream(self, status: int, content_type: str, data: bytes) -> None:
         handler = self.handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from pipelines.cleaning import (
     DEFAULT_REGISTRY,
+    Cleaner,
     CleaningConfig,
     ShortcodeAction,
     clean_article,
@@ -19,7 +21,9 @@ from pipelines.cleaning import (
     parse_attributes,
 )
 from pipelines.cleaning.text import drop_boilerplate, repair_encoding, repair_stripped_apostrophes
-from pipelines.models import RawArticle
+from pipelines.errors import CleaningError, Stage
+from pipelines.models import CleanArticle, Failure, RawArticle
+from pipelines.settings import Settings
 
 # (input, expected text, expected captions)
 SHORTCODE_CASES = [
@@ -287,3 +291,96 @@ def test_cleaning_never_removes_ordinary_characters(words, separator):
     cleaned = clean_text(text)
     assume(not cleaned.dropped_lines and not cleaned.encoding_repaired)
     assert cleaned.text.split() == normalize_whitespace(text).split()
+
+
+# ------------------------------------------------------------------- bounded work on hostile input
+
+
+def test_five_thousand_nested_shortcodes_clean_without_recursion():
+    text = "[vc_row]" * 2500 + "[caption]" * 2500 + "Deep text." + "[/caption]" * 2500 + "[/vc_row]" * 2500
+    cleaned = clean_text(text)
+    assert cleaned.text == ""
+    assert cleaned.captions[0] == "Deep text."
+    assert len(cleaned.removed_shortcodes) == 5000
+
+
+def test_five_thousand_nested_divs_clean_without_recursion():
+    text = "<div>" * 5000 + "Deep <b>text</b>." + "</div>" * 5000
+    assert clean_text(text).text == "Deep text."
+    assert html_to_text("<p>Before</p>" + "<div>" * 5000 + "inside") == "Before\n\ninside"
+
+
+def test_ten_thousand_unclosed_captions_clean_in_well_under_a_second():
+    text = "".join(f'[caption id="{n}"] word{n} ' for n in range(10_000))
+    started = time.perf_counter()
+    cleaned = clean_text(text)
+    elapsed = time.perf_counter() - started
+    assert cleaned.text.split() == [f"word{n}" for n in range(10_000)]
+    assert elapsed < 1.0, f"{elapsed:.2f} s for 10,000 unclosed tags"
+
+
+def test_unclosed_tags_take_linear_time():
+    def seconds(count: int) -> float:
+        text = "[caption] w " * count
+        started = time.perf_counter()
+        clean_text(text)
+        return time.perf_counter() - started
+
+    small, large = min(seconds(5_000) for _ in range(3)), min(seconds(40_000) for _ in range(3))
+    assert large < 8 * small * 3, f"8× the tags took {large / small:.1f}× the time"  # quadratic would be 64×
+
+
+def _raw(doc_id: str, body: str) -> RawArticle:
+    return RawArticle(doc_id=doc_id, source="folder:test", source_ref=f"/in/{doc_id}.txt", body=body)
+
+
+def test_an_article_over_the_size_budget_is_a_cleaning_failure_and_the_batch_goes_on():
+    cleaner = Cleaner(max_chars=1_000)
+    batch = [_raw("a", "First article."), _raw("huge", "word " * 300), _raw("c", "Third article.")]
+    results = list(cleaner.pipe(batch))
+    assert [r.raw.doc_id for r in results if isinstance(r, CleanArticle)] == ["a", "c"]
+    [failure] = [r for r in results if isinstance(r, Failure)]
+    assert failure.stage is Stage.CLEAN
+    assert failure.doc_id == "huge"
+    assert "1,500 characters, over the budget of 1,000" in failure.message
+
+
+def test_the_size_budget_comes_from_settings(tmp_path):
+    settings = Settings.from_env({"NEWSFLOW_STATE_DIR": str(tmp_path), "NEWSFLOW_MAX_ARTICLE_CHARS": "20"})
+    cleaner = Cleaner.from_settings(settings)
+    assert cleaner(_raw("ok", "Short enough.")).body == "Short enough."
+    with pytest.raises(CleaningError, match="over the budget of 20"):
+        cleaner(_raw("long", "This body is longer than twenty characters."))
+
+
+NESTABLE = st.sampled_from(["vc_row", "su_note", "caption", "gallery", "et_pb_text"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=1_000, max_value=6_000), NESTABLE, st.booleans())
+def test_deep_nesting_of_shortcodes_is_cleaned_in_bounded_time(depth, name, closed):
+    text = f"[{name}]" * depth + "Core sentence." + (f"[/{name}]" * depth if closed else "")
+    started = time.perf_counter()
+    cleaned = clean_text(text)
+    assert time.perf_counter() - started < 2.0
+    expected_in_body = not closed or DEFAULT_REGISTRY.action(name) is ShortcodeAction.KEEP
+    assert ("Core sentence." in cleaned.text) is expected_in_body
+    if closed and name == "caption":
+        assert cleaned.captions[0] == "Core sentence."
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=1_000, max_value=12_000), st.sampled_from(["caption", "gallery", "vc_row", "embed"]))
+def test_many_unclosed_shortcodes_keep_all_their_text_in_bounded_time(count, name):
+    text = "".join(f"[{name}] w{n} " for n in range(count))
+    started = time.perf_counter()
+    cleaned = clean_text(text)
+    assert time.perf_counter() - started < 2.0
+    assert cleaned.text.split() == [f"w{n}" for n in range(count)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=1_000, max_value=6_000), st.sampled_from(["div", "p", "span", "td", "blockquote"]))
+def test_deeply_nested_html_keeps_its_text(depth, tag):
+    cleaned = clean_text(f"<{tag}>" * depth + "Core sentence." + f"</{tag}>" * depth)
+    assert cleaned.text == "Core sentence."

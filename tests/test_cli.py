@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,36 @@ def test_commands_without_a_cluster_explain_how_to_get_one(tmp_path):
     status = newsflow("es", "status", env=env)
     assert status.returncode == 3
     assert json.loads(status.stdout)["running"] is False
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens once the probe is closed
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_3(articles, tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NEWSFLOW_")}
+    url = f"http://127.0.0.1:{_closed_port()}"
+    env |= {"NEWSFLOW_STATE_DIR": str(tmp_path / "state"), "NEWSFLOW_ES_URL": url}
+    for command in (("ingest", "folder", str(articles)), ("search", "hydrogen"), ("deadletters", "list")):
+        result = newsflow(*command, env=env)
+        assert result.returncode == 3, (command, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert lines[0].startswith(f"newsflow: Elasticsearch at {url} is unreachable: ")
+        assert lines[0].endswith("start it with `newsflow es start` or check NEWSFLOW_ES_URL")
+
+
+@pytest.mark.elasticsearch
+def test_a_prefix_outside_the_pipeline_role_is_one_line_and_exit_4(articles, isolated_settings):
+    env = dict(os.environ) | {"NEWSFLOW_INDEX_PREFIX": "outside-role-"}
+    result = newsflow("ingest", "folder", str(articles), env=env)
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "refused access to outside-role-* (HTTP 403)" in lines[0]
+    assert "NEWSFLOW_INDEX_PREFIX='outside-role-' must fall inside the pipeline role's index pattern" in lines[0]
 
 
 @pytest.mark.elasticsearch

@@ -22,7 +22,7 @@ from pipelines.errors import (
     TooManyRedirects,
 )
 from pipelines.cleaning import clean_article
-from pipelines.models import RunInfo
+from pipelines.models import Failure, RawArticle, RunInfo, stable_id
 from pipelines.pipeline import Pipeline
 from pipelines.settings import FetchPolicy, Settings
 from pipelines.sources.feeds import (
@@ -36,7 +36,7 @@ from pipelines.sources.feeds import (
     requested_interval,
 )
 from pipelines.sources.http import Fetcher, HostRateLimiter, parse_retry_after
-from pipelines.sources.pages import canonical_url
+from pipelines.sources.pages import canonical_url, url_doc_id
 from pipelines.sources.polling import PollState, is_due
 from pipelines.store.schema import iter_documents
 
@@ -238,6 +238,26 @@ def test_a_response_slower_than_the_timeout_fails_at_the_timeout(server, fetcher
     assert time.monotonic() - started < 1.5  # the server takes 2 s
 
 
+@pytest.mark.parametrize("path", ["/dribble-headers.xml", "/dribble-body.xml"])
+def test_a_server_dribbling_a_byte_a_second_is_cut_off_at_the_total_deadline(server, path):
+    # Every single read succeeds within the read timeout; only the total deadline can stop this.
+    with Fetcher(_policy(read_timeout_s=2, total_timeout_s=3)) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="total time limit of 3s reached"):
+            fetcher.get(server.url(path))
+    assert 2.5 < time.monotonic() - started < 6
+
+
+def test_the_deadline_watchdog_also_covers_a_reused_connection(server):
+    with Fetcher(_policy(read_timeout_s=2, total_timeout_s=3)) as fetcher:
+        fetcher.get(server.url("/rdf.xml"))  # opens a keep-alive connection the next request reuses
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="total time limit"):
+            fetcher.get(server.url("/dribble-headers.xml"))
+        assert time.monotonic() - started < 6
+        assert fetcher.get(server.url("/rdf.xml")).status == 200  # the client is still usable
+
+
 @pytest.mark.parametrize("path", ["/huge.xml", "/huge-stream.xml"])
 def test_responses_over_the_size_cap_are_cut_off(server, fetcher, path):
     with pytest.raises(ResponseTooLarge, match="262144-byte cap"):
@@ -299,6 +319,30 @@ def test_the_same_link_with_other_trackers_is_the_same_document(server, fetcher)
     _, again, _ = _entries(server, fetcher, "/rss2.xml", feed_name="two")
     assert items[0].doc_id == again[0].doc_id  # id from the canonical link, not the feed
     assert items[2].doc_id != again[2].doc_id  # guids are only unique within a feed
+
+
+def test_entries_sharing_a_link_with_distinct_guids_each_keep_a_document(server, fetcher):
+    _, items, _ = _entries(server, fetcher, "/shared-link.xml", feed_name="harbour")
+    articles = [item for item in items if isinstance(item, RawArticle)]
+    assert [a.title for a in articles] == [f"Bulletin {n}" for n in range(1, 6)]  # the exact repeat is one item
+    assert len({a.doc_id for a in articles}) == 5
+    first, *others = articles
+    # The first keeps the link's id, exactly as an ordinary entry (and the same article in another feed) would.
+    assert first.doc_id == url_doc_id(server.url("/")) and first.metadata["id_basis"] == "link"
+    assert "link_shared_with" not in first.metadata
+    for n, other in enumerate(others, start=2):
+        assert other.doc_id == stable_id("guid", "harbour", f"bulletin-{n}")
+        assert other.metadata["id_basis"] == "guid" and other.metadata["link_shared_with"] == "bulletin-1"
+        assert other.url == server.url("/")
+
+
+def test_each_failing_entry_has_its_own_reference(server, fetcher):
+    feed_url = server.url("/failing-entries.xml")
+    _, items, _ = _entries(server, fetcher, "/failing-entries.xml")
+    failures = [item for item in items if isinstance(item, Failure)]
+    assert [f.source_ref for f in failures] == [f"{feed_url}#entry:0", f"{feed_url}#entry:1", f"{feed_url}#entry:cms-3"]
+    assert [f.message for f in failures] == ["entry has neither a link nor a guid"] * 2 + ["entry has no title, summary or content"]
+    assert [item.title for item in items if isinstance(item, RawArticle)] == ["Ferry timetable changes"]
 
 
 def test_atom_entries_keep_authors_categories_and_html_titles(server, fetcher):
@@ -426,6 +470,21 @@ def test_polling_every_served_feed_reports_each_outcome_and_a_second_poll_adds_n
     # force never overrides Retry-After
     assert {name: r["outcome"] for name, r in forced.items()} == {"limited": "not_due", "slow": "failed", "ttl": "fetched"}
     assert _state(isolated_settings, "slow").consecutive_failures == 2
+
+
+@pytest.mark.elasticsearch
+def test_shared_links_and_failing_entries_end_as_documents_and_one_dead_letter_each(server, isolated_settings, es_client, names):
+    feeds = [{"name": "harbour", "url": server.url("/shared-link.xml")},
+             {"name": "broken", "url": server.url("/failing-entries.xml")}]
+    summary, rows = _poll(isolated_settings, feeds, "ids-1")
+    assert (rows["harbour"]["stored"], rows["broken"]["stored"], rows["broken"]["failed"]) == (5, 1, 3)
+    es_client.indices.refresh(index=names.articles)
+    titles = sorted(doc["title"] for doc in iter_documents(es_client, names.articles))
+    assert titles == [f"Bulletin {n}" for n in range(1, 6)] + ["Ferry timetable changes"]
+    feed_url = server.url("/failing-entries.xml")
+    letters = Pipeline(isolated_settings).store.deadletters.refs("feed:broken")
+    assert sorted(letter["source_ref"] for letter in letters) == [
+        f"{feed_url}#entry:0", f"{feed_url}#entry:1", f"{feed_url}#entry:cms-3"]
 
 
 @pytest.mark.elasticsearch

@@ -7,8 +7,10 @@ each one states exactly the input it reads.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -533,6 +535,42 @@ def test_unreadable_file_is_a_read_failure_with_the_reason(news, content, messag
     assert failure.error_type == "ArticleReadError"
     assert message in failure.message
     assert failure.doc_id == stable_id("folder", "news", "bad.txt")
+
+
+def test_a_symlink_to_a_file_outside_the_folder_is_a_read_failure_and_not_ingested(news, tmp_path):
+    secret = write(tmp_path, "private/secret.txt", "Private notes that must never be indexed.\n")
+    (news / "leak.txt").symlink_to(secret)
+    write(news, "good.txt", "A good article.\n")
+    articles, failures = split(read_folder(news))
+    assert [a.source_ref for a in articles] == ["good.txt"]
+    [failure] = failures
+    assert failure.stage == "read" and failure.source_ref == "leak.txt"
+    assert failure.message == f"not read: a symbolic link to {secret.resolve()}, outside the folder"
+    assert failure.doc_id == stable_id("folder", "news", "leak.txt")
+
+
+def test_a_symlink_inside_the_folder_is_read_under_its_own_path(news):
+    write(news, "archive/real.txt", "An article kept in the archive.\n")
+    (news / "alias.txt").symlink_to(news / "archive" / "real.txt")
+    articles, failures = split(read_folder(news))
+    assert failures == []
+    assert {a.source_ref: a.body for a in articles} == {
+        "alias.txt": "An article kept in the archive.", "archive/real.txt": "An article kept in the archive."}
+    assert by_ref(articles)["alias.txt"].doc_id == stable_id("folder", "news", "alias.txt")
+
+
+def test_a_fifo_named_like_an_article_is_a_read_failure_and_never_blocks(news):
+    os.mkfifo(news / "x.txt")  # nobody ever writes to it: reading it plainly would wait forever
+    write(news, "y.txt", "The article after the pipe.\n")
+    results: list = []
+    reader = threading.Thread(target=lambda: results.extend(read_folder(news)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading the folder blocked on the FIFO"
+    articles, failures = split(results)
+    assert [a.source_ref for a in articles] == ["y.txt"]
+    [failure] = failures
+    assert (failure.source_ref, failure.message) == ("x.txt", "not read: a named pipe (FIFO), not a regular file")
 
 
 def test_file_over_max_bytes_is_a_failure_and_a_file_at_the_limit_is_read(news):

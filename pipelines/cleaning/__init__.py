@@ -36,6 +36,7 @@ from pipelines.cleaning.text import (
     compile_boilerplate,
     drop_boilerplate,
     normalize_whitespace,
+    remove_invisible,
     repair_encoding,
     repair_stripped_apostrophes,
 )
@@ -130,7 +131,7 @@ def clean_text(
     elif not isinstance(config, CleaningConfig):
         config = CleaningConfig(registry=ShortcodeRegistry(names={k.lower(): v for k, v in config.items()}))
 
-    text = text.replace(REMOVED, "")
+    text = remove_invisible(text.replace(REMOVED, ""))
     repaired = repair_encoding(text)
     findings = ShortcodeFindings()
     stripped = strip_shortcodes(repaired, config.registry, findings, _caption_text)
@@ -200,20 +201,35 @@ def clean_article(raw: RawArticle, config: CleaningConfig | None = None) -> Clea
     )
 
 
+DEFAULT_MAX_CHARS = 2_000_000
+
+
 class Cleaner:
-    """The cleaning component: raw articles in, clean articles (or ``Stage.CLEAN`` failures) out."""
+    """The cleaning component: raw articles in, clean articles (or ``Stage.CLEAN`` failures) out.
+
+    A body longer than ``max_chars`` is not cleaned at all: it becomes that article's dead
+    letter, so one giant input cannot stall a batch (``NEWSFLOW_MAX_ARTICLE_CHARS``).
+    """
 
     name = "clean"
     stage = Stage.CLEAN
 
-    def __init__(self, config: CleaningConfig = DEFAULT_CONFIG) -> None:
+    def __init__(self, config: CleaningConfig = DEFAULT_CONFIG, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
         self.config = config
+        self.max_chars = max_chars
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cleaner:
-        return cls(CleaningConfig.from_settings(settings))
+        return cls(CleaningConfig.from_settings(settings), max_chars=settings.max_article_chars)
 
     def __call__(self, raw: RawArticle) -> CleanArticle:
+        if len(raw.body) > self.max_chars:
+            raise CleaningError(
+                f"body has {len(raw.body):,} characters, over the budget of {self.max_chars:,} "
+                "(NEWSFLOW_MAX_ARTICLE_CHARS)",
+                source_ref=raw.source_ref,
+                doc_id=raw.doc_id,
+            )
         try:
             article = clean_article(raw, self.config)
         except Exception as error:  # noqa: BLE001 — any bug on one odd article becomes its dead letter

@@ -57,9 +57,19 @@ def html_to_text(html: str) -> str:
 _COLLAPSIBLE = re.compile(r"[ \t\r\n\f]+")
 
 
-def _collect_text(node, parts: list[str], preformatted: bool = False) -> None:  # noqa: ANN001 — a selectolax node
+def _collect_text(root, parts: list[str]) -> None:  # noqa: ANN001 — a selectolax node
+    """Append the text under ``root`` to ``parts``, depth first with an explicit stack (no recursion:
+    thousands of nested elements are as safe as a flat page)."""
     # Line breaks in HTML source are just spaces; only <br>, blocks and <pre> break lines.
-    for child in node.iter(include_text=True):
+    # Each stack entry: the children still to read, whether inside <pre>, and what to add after them.
+    stack = [(root.iter(include_text=True), False, "")]
+    while stack:
+        children, preformatted, after = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            parts.append(after)
+            continue
         tag = child.tag
         if tag == "-text":
             text = child.text_content or ""
@@ -70,14 +80,12 @@ def _collect_text(node, parts: list[str], preformatted: bool = False) -> None:  
             continue
         elif tag in _BLOCK_ELEMENTS:
             parts.append("\n\n")
-            _collect_text(child, parts, preformatted or tag == "pre")
-            parts.append("\n\n")
+            stack.append((child.iter(include_text=True), preformatted or tag == "pre", "\n\n"))
         elif tag in _CELL_ELEMENTS:
             parts.append(" ")
-            _collect_text(child, parts, preformatted)
-            parts.append(" ")
+            stack.append((child.iter(include_text=True), preformatted, " "))
         else:
-            _collect_text(child, parts, preformatted)
+            stack.append((child.iter(include_text=True), preformatted, ""))
 
 
 _CHROME = ("nav", "footer", "aside", "header")

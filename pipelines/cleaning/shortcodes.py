@@ -125,24 +125,64 @@ class ShortcodeFindings:
     removed: list[str] = field(default_factory=list)  # one name per removed tag
 
 
-def _find_closing(text: str, name: str, start: int) -> re.Match[str] | None:
-    """The ``[/name]`` that closes a tag opened before ``start``, honouring nesting."""
-    depth = 1
-    for match in _TAG.finditer(text, start):
-        if match["name"].lower() != name or match["escape_open"]:
-            continue
-        if match["closing"]:
-            depth -= 1
-            if depth == 0:
-                return match
-        elif not match["self_closing"]:
-            depth += 1
-    return None
-
-
 def _end(match: re.Match[str]) -> int:
     # A "]" after a tag that is not escaped is ordinary text: give it back.
     return match.end() - len(match["escape_close"])
+
+
+@dataclass
+class _Token:
+    """One known tag, in text order; ``partner`` is the index of the tag that closes an opening one."""
+
+    match: re.Match[str]
+    name: str
+    action: ShortcodeAction
+    escaped: bool = False  # the "[" of "[[tag…]": its tag follows as the next token
+    partner: int | None = None
+
+    @property
+    def opens(self) -> bool:
+        return not (self.escaped or self.match["escape_open"] or self.match["closing"] or self.match["self_closing"])
+
+
+def _tokens(text: str, registry: ShortcodeRegistry) -> list[_Token]:
+    """Every known tag in one left-to-right scan, and which closing tag ends each opening one.
+
+    Unknown names are text: the scan moves on by one character, so a known tag inside one is
+    still seen. Closing tags are paired with a stack per name (the innermost open tag of that
+    name), which is WordPress's nesting rule; an opening tag left without a partner is unclosed.
+    """
+    tokens: list[_Token] = []
+    open_by_name: dict[str, list[int]] = {}
+    position = 0
+    while (match := _TAG.search(text, position)) is not None:
+        name = match["name"].lower()
+        action = registry.action(name)
+        if action is None:
+            position = match.start() + 1
+            continue
+        if match["escape_open"] and not match["escape_close"]:
+            # "[[tag…]": a lone "[" unless the tag's partner ends in "]]"; the tag itself comes next.
+            tokens.append(_Token(match, name, action, escaped=True))
+            position = match.start() + 1
+            continue
+        token = _Token(match, name, action)
+        if token.opens:
+            open_by_name.setdefault(name, []).append(len(tokens))
+        elif match["closing"] and not match["escape_open"] and open_by_name.get(name):
+            tokens[open_by_name[name].pop()].partner = len(tokens)
+        tokens.append(token)
+        position = _end(match) if not match["escape_open"] else match.end()
+    return tokens
+
+
+@dataclass
+class _Frame:
+    """An enclosing shortcode being read: where it ends, and where its content goes."""
+
+    out: list[str]
+    end: int  # index of the closing token (len(tokens) for the whole text)
+    opening: _Token | None = None  # a caption's opening tag; None: content is kept in place
 
 
 def strip_shortcodes(
@@ -151,56 +191,66 @@ def strip_shortcodes(
     findings: ShortcodeFindings,
     caption_text=None,  # noqa: ANN001 — callable turning caption markup into text
 ) -> str:
-    """``text`` without known shortcodes (each replaced by ``REMOVED``); captions go to ``findings``."""
-    out: list[str] = []
+    """``text`` without known shortcodes (each replaced by ``REMOVED``); captions go to ``findings``.
+
+    One scan finds the tags and pairs them (``_tokens``); one walk over the tags writes the
+    result, with an explicit stack for nesting: linear time and no recursion, however deep
+    the nesting or however many tags are left unclosed.
+    """
+    tokens = _tokens(text, registry)
+    top: list[str] = []
+    frames = [_Frame(top, len(tokens))]
     position = 0
+    index = 0
     while True:
-        match = _TAG.search(text, position)
-        if match is None:
-            out.append(text[position:])
-            return "".join(out)
-        name = match["name"].lower()
-        action = registry.action(name)
-        out.append(text[position : match.start()])
-        position = _end(match)
-        if action is None:
-            # Not a shortcode we know: ordinary bracketed text stays, word for word.
-            out.append("[")
-            position = match.start() + 1
+        frame = frames[-1]
+        if index == frame.end:  # the closing tag of the innermost frame, or the end of the text
+            end = tokens[index].match.start() if index < len(tokens) else len(text)
+            frame.out.append(text[position:end])
+            if len(frames) == 1:
+                return "".join(top)
+            frames.pop()
+            if frame.opening is not None:
+                _add_caption(frame, findings, caption_text)
+            position = _end(tokens[index].match)
+            index += 1
             continue
-        if match["escape_open"]:
-            position = _unescape(text, match, name, out)
+        token = tokens[index]
+        match = token.match
+        frame.out.append(text[position : match.start()])
+        # An opening tag whose partner lies beyond the enclosing tag's end is unclosed here.
+        partner = token.partner if token.partner is not None and token.partner < frame.end else None
+        if token.escaped:
+            tag = tokens[index + 1]
+            pair = tag.partner if tag.opens and tag.partner is not None and tag.partner < frame.end else None
+            if pair is not None and tokens[pair].match["escape_close"]:
+                frame.out.append(text[tag.match.start() : tokens[pair].match.end() - 1])
+                position, index = tokens[pair].match.end(), pair + 1
+            else:
+                frame.out.append("[")  # a lone bracket; the tag itself is the next token
+                position, index = match.start() + 1, index + 1
             continue
-        findings.removed.append(name)
-        out.append(REMOVED)
-        if match["closing"] or match["self_closing"]:
+        if match["escape_open"]:  # "[[tag]]" is the literal text "[tag]"
+            frame.out.append(match.group(0)[1:-1])
+            position, index = match.end(), index + 1
             continue
-        closing = _find_closing(text, name, _end(match))
-        if closing is None:
-            continue  # unclosed: WordPress treats it as self-closing; what follows is kept
-        inner = text[_end(match) : closing.start()]
-        position = _end(closing)
-        if action is ShortcodeAction.CAPTION:
-            inner_text = strip_shortcodes(inner, registry, findings, caption_text).replace(REMOVED, " ")
-            caption = caption_text(inner_text) if caption_text else inner_text.strip()
-            if not caption:  # old WordPress put the caption in an attribute
-                caption = parse_attributes(match["attrs"])[0].get("caption", "").strip()
-            if caption:
-                findings.captions.append(caption)
-        elif action is ShortcodeAction.KEEP:
-            out.append(strip_shortcodes(inner, registry, findings, caption_text))
+        findings.removed.append(token.name)
+        frame.out.append(REMOVED)
+        position, index = _end(match), index + 1
+        if not token.opens or partner is None:
+            continue  # closing, self-closing or unclosed (WordPress treats it as self-closing)
+        if token.action is ShortcodeAction.DROP:
+            position, index = _end(tokens[partner].match), partner + 1
+        elif token.action is ShortcodeAction.CAPTION:
+            frames.append(_Frame([], partner, token))
+        else:
+            frames.append(_Frame(frame.out, partner))
 
 
-def _unescape(text: str, match: re.Match[str], name: str, out: list[str]) -> int:
-    """``[[tag]]`` and ``[[tag]…[/tag]]`` stand for their literal text minus the outer brackets."""
-    if match["escape_close"]:
-        out.append(match.group(0)[1:-1])
-        return match.end()
-    if not match["closing"] and not match["self_closing"]:
-        closing = _find_closing(text, name, match.end())
-        if closing is not None and closing["escape_close"]:
-            out.append(text[match.start() + 1 : closing.end() - 1])
-            return closing.end()
-    # A lone "[" before a tag is just a bracket; the tag itself is handled on the next pass.
-    out.append("[")
-    return match.start() + 1
+def _add_caption(frame: _Frame, findings: ShortcodeFindings, caption_text) -> None:  # noqa: ANN001
+    inner_text = "".join(frame.out).replace(REMOVED, " ")
+    caption = caption_text(inner_text) if caption_text else inner_text.strip()
+    if not caption and frame.opening is not None:  # old WordPress put the caption in an attribute
+        caption = parse_attributes(frame.opening.match["attrs"])[0].get("caption", "").strip()
+    if caption:
+        findings.captions.append(caption)

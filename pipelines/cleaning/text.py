@@ -16,6 +16,11 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def remove_invisible(text: str) -> str:
+    """``text`` without zero-width and formatting characters (a soft hyphen inside mojibake hides it from ftfy)."""
+    return text.translate(_INVISIBLE)
+
+
 def normalize_whitespace(text: str) -> str:
     """NFC, no invisible or control characters, single spaces, paragraphs separated by one blank line."""
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)

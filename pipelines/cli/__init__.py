@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pipelines.cli.output import print_err
-from pipelines.errors import NewsflowError, Stage
+from pipelines.errors import ClusterRefusedWrites, NewsflowError, Stage
 from pipelines.settings import Settings
 
 
@@ -130,6 +130,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit codes: what a script or an Airflow BashOperator can tell apart without reading the output.
+EXIT_INPUTS_FAILED = 1  # the run finished; some inputs were dead-lettered
+EXIT_USAGE = 2  # bad usage or configuration
+EXIT_UNREACHABLE = 3  # Elasticsearch could not be reached, or refused writes (overloaded, write block)
+EXIT_FORBIDDEN = 4  # Elasticsearch refused: bad credentials, or they do not cover these indices
+
+
+def _cluster_failure(error: BaseException, settings: Settings | None) -> tuple[int, str] | None:
+    """One line and an exit code for a cluster that is down or refuses us, else None.
+
+    The error may arrive wrapped (a NewsflowError raised from the client's error), so the
+    whole chain of causes is searched."""
+    if "elasticsearch" not in sys.modules and "elastic_transport" not in sys.modules:
+        return None  # nothing talked to a cluster
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elasticsearch import AuthenticationException, AuthorizationException
+
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ClusterRefusedWrites):
+            return EXIT_UNREACHABLE, f"newsflow: Elasticsearch at {_cluster_url(settings)} refused writes: {cause}"
+        if isinstance(cause, TransportConnectionError):
+            return EXIT_UNREACHABLE, (
+                f"newsflow: Elasticsearch at {_cluster_url(settings)} is unreachable: {_first_line(cause)}; "
+                "start it with `newsflow es start` or check NEWSFLOW_ES_URL"
+            )
+        if isinstance(cause, AuthenticationException):
+            return EXIT_FORBIDDEN, (
+                f"newsflow: Elasticsearch at {_cluster_url(settings)} did not accept the credentials (HTTP 401): "
+                "check NEWSFLOW_ES_USERNAME / NEWSFLOW_ES_PASSWORD or NEWSFLOW_ES_API_KEY"
+            )
+        if isinstance(cause, AuthorizationException):
+            prefix = settings.index_prefix if settings else "newsflow-"
+            return EXIT_FORBIDDEN, (
+                f"newsflow: Elasticsearch refused access to {prefix}* (HTTP {cause.meta.status}): "
+                f"NEWSFLOW_INDEX_PREFIX={prefix!r} must fall inside the pipeline role's index pattern — "
+                "use the prefix the role or API key was made for, or restart the local node "
+                "(`newsflow es stop && newsflow es start`) so its role covers this prefix"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _cluster_url(settings: Settings | None) -> str:
+    if settings is None:
+        return "the configured URL"
+    if settings.elasticsearch.url:
+        return settings.elasticsearch.url
+    from pipelines.store.local_node import read_credentials
+
+    try:
+        node = read_credentials(settings)
+    except Exception:  # noqa: BLE001 — only for the message
+        node = None
+    return node.url if node else f"http://127.0.0.1:{settings.local_node.port}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     import logging
 
@@ -137,14 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     # Request-level client logs belong in debug sessions, not in command output (Airflow's
     # logging setup, once imported, would print them).
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    settings = None
     try:
         settings = Settings.from_env()
         return args.handler(args, settings)
-    except NewsflowError as error:
-        print_err(f"newsflow: {error}")
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        failure = _cluster_failure(error, settings)
+        if failure is not None:
+            print_err(failure[1])
+            return failure[0]
+        if isinstance(error, NewsflowError):
+            print_err(f"newsflow: {error}")
+            return EXIT_USAGE
+        raise
 
 
 if __name__ == "__main__":

@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 class ElasticsearchSink:
     name = "elasticsearch"
 
-    def __init__(self, client: Elasticsearch, names: IndexNames, *, chunk_size: int = 200) -> None:
+    def __init__(
+        self, client: Elasticsearch, names: IndexNames, *, chunk_size: int = 200, retries: int = 8,
+        initial_backoff_s: float = 1.0, max_backoff_s: float = 30.0,
+    ) -> None:
         self.client = client
         self.names = names
         self.chunk_size = chunk_size
+        self.backoff = {"retries": retries, "initial_backoff_s": initial_backoff_s, "max_backoff_s": max_backoff_s}
 
     def prepare(self, enrichments: Mapping[str, dict[str, Any]]) -> None:
         ensure_indices(self.client, self.names, enrichments=enrichments)
@@ -89,7 +93,12 @@ class ElasticsearchSink:
         return found
 
     def write(self, articles: Sequence[EnrichedArticle], run: RunInfo) -> list[Failure]:
-        from elasticsearch import helpers
+        """Index ``articles``; returns the documents Elasticsearch rejected (their dead letters).
+
+        An overloaded cluster (429) is waited out with backoff, and what it still refuses, like a
+        write block, raises ``ClusterRefusedWrites``: the cluster's state is never blamed on a document.
+        """
+        from pipelines.store.client import bulk_with_backoff
 
         by_id = {article.raw.doc_id: article for article in articles}
         actions = (
@@ -97,13 +106,7 @@ class ElasticsearchSink:
             for doc_id, a in by_id.items()
         )
         failures = []
-        for ok, item in helpers.streaming_bulk(
-            self.client, actions, chunk_size=self.chunk_size, max_retries=5, initial_backoff=1,
-            raise_on_error=False, raise_on_exception=False,
-        ):
-            if ok:
-                continue
-            outcome = item.get("index", {})
+        for outcome in bulk_with_backoff(self.client, actions, chunk_size=self.chunk_size, **self.backoff):
             error = outcome.get("error") or {}
             article = by_id.get(outcome.get("_id"))
             rejected = BulkItemError(

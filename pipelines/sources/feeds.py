@@ -7,7 +7,11 @@
 * **Entries** — canonical link, guid, UTC dates (see ``entry_dates``), authors, categories; the
   body is the entry's content or summary *as delivered* (HTML stays HTML: cleaning converts it).
   The id comes from the canonical link, so the same article reached through two feeds, a
-  sitemap, or with different tracking parameters is one document; the guid only when there is no link.
+  sitemap, or with different tracking parameters is one document; the guid only when there is no
+  link, or when an earlier entry of the same feed already has that link under another guid (a
+  feed linking every entry to its homepage): that entry keeps its own document, noted
+  ``id_basis: guid`` and ``link_shared_with``, instead of vanishing. An entry that fails gets
+  its own reference, ``{feed_url}#entry:{guid, else link, else position}``.
 * **Polling** — ``FeedsSource``: one unit per feed, conditional GET, ttl, backoff and Retry-After
   (``pipelines.sources.polling``); with ``full_text`` each new entry's page is fetched and stored.
 """
@@ -174,24 +178,41 @@ def _names(items: Any, key: str) -> list[str]:
     return values
 
 
-def entry_to_article(entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: datetime, feed_url: str) -> RawArticle | Failure:
-    """One feed entry as a raw article, or a Failure naming what it lacks."""
+def entry_ref(entry: Mapping[str, Any], feed_url: str, position: int) -> str:
+    """A failing entry's own reference: its guid, else its link, else its position in the feed."""
+    guid = str(entry.get("id") or "").strip() if isinstance(entry, Mapping) else ""
+    link = str(entry.get("link") or "").strip() if isinstance(entry, Mapping) else ""
+    return f"{feed_url}#entry:{guid or link or position}"
+
+
+def entry_to_article(
+    entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: datetime, feed_url: str, position: int = 0,
+    link_taken_by: str | None = None,
+) -> RawArticle | Failure:
+    """One feed entry as a raw article, or a Failure naming what it lacks. ``link_taken_by``: the
+    guid of an earlier entry of this feed with the same canonical link (this one is then keyed by
+    its own guid)."""
     link = entry.get("link")
     guid = (entry.get("id") or "").strip()
     canonical = canonical_url(link) if is_web_link(link) else None
     title = " ".join((entry.get("title") or "").split()) or None
     title_type = _content_type(entry.get("title_detail")) if title else None
     body, content_type, summary, body_source = entry_content(entry)
-    if canonical:
+    notes: dict[str, str] = {}
+    if canonical and link_taken_by is not None and guid:
+        doc_id, ref, id_basis = stable_id("guid", feed.name, guid), guid, "guid"
+        notes = {"link_shared_with": link_taken_by or "(an entry without a guid)"}
+    elif canonical:
         doc_id, ref, id_basis = url_doc_id(canonical), canonical, "link"
     elif guid:
         doc_id, ref, id_basis = stable_id("guid", feed.name, guid), guid, "guid"
     else:
-        ref = f"{feed_url}#entry:{(title or body)[:80]}"
-        return Failure.from_error(SourceError("entry has neither a link nor a guid", source_ref=ref), source=feed.source)
+        error = SourceError("entry has neither a link nor a guid", source_ref=entry_ref(entry, feed_url, position))
+        return Failure.from_error(error, source=feed.source)
     if not body:
         if not title:
-            error = SourceError("entry has no title, summary or content", source_ref=ref, doc_id=doc_id)
+            error = SourceError("entry has no title, summary or content", source_ref=entry_ref(entry, feed_url, position),
+                                doc_id=doc_id)
             return Failure.from_error(error, source=feed.source)
         body, content_type, body_source = title, "text/plain", "title"
     published_at, date_notes = entry_dates(entry, fetched_at)
@@ -203,6 +224,7 @@ def entry_to_article(entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: 
         "html": "fragment",
         **({"title_type": title_type} if title_type == "text/html" else {}),
         **date_notes,
+        **notes,
     }
     optional = {
         "guid": guid,
@@ -230,19 +252,30 @@ def entry_to_article(entry: Mapping[str, Any], feed: FeedConfig, *, fetched_at: 
 def read_entries(parsed: ParsedFeed, feed: FeedConfig, *, fetched_at: datetime, feed_url: str) -> Iterator[RawArticle | Failure]:
     """Every entry of a parsed feed as a raw article or a Failure (a source, in the folder source's style).
 
-    Two entries with the same id in one document (feeds repeat items) yield the first only.
+    An entry repeated in one document (same id, and no other guid) is the same item: the first
+    is kept. An entry whose link an earlier entry already has, but whose guid differs, is a
+    different item and is keyed by its guid (see ``entry_to_article``).
     """
     seen: set[str] = set()
-    for entry in parsed.entries:
+    guids_by_link: dict[str, str] = {}  # canonical link → the guid of the first entry that had it
+    for position, entry in enumerate(parsed.entries):
         try:
-            item = entry_to_article(entry, feed, fetched_at=fetched_at, feed_url=feed_url)
+            link = entry.get("link")
+            canonical = canonical_url(link) if is_web_link(link) else None
+            guid = (entry.get("id") or "").strip()
+            taken_by = guids_by_link.get(canonical) if canonical else None
+            collides = taken_by is not None and bool(guid) and guid != taken_by
+            item = entry_to_article(entry, feed, fetched_at=fetched_at, feed_url=feed_url, position=position,
+                                    link_taken_by=taken_by if collides else None)
         except Exception as error:  # noqa: BLE001 — one odd entry must not stop the feed
-            yield Failure.from_error(error, source=feed.source, source_ref=f"{feed_url}#entry")
+            yield Failure.from_error(error, source=feed.source, source_ref=entry_ref(entry, feed_url, position))
             continue
         if isinstance(item, RawArticle):
             if item.doc_id in seen:
                 continue
             seen.add(item.doc_id)
+            if canonical:
+                guids_by_link.setdefault(canonical, guid)
         yield item
 
 

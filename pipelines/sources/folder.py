@@ -6,6 +6,9 @@ bad file never stops the rest. Ids are built from the source name and each file'
 to the folder, so they are the same on every run and machine and every downstream write is an
 upsert. ``FolderSource`` puts it behind the source interface: units are batches of files.
 
+Only regular files whose resolved path lies inside the folder are read: a symbolic link out of
+the folder, a FIFO or a device named ``*.txt`` is a read Failure, never read (and never waited on).
+
 HTML files are kept as delivered (``text/html``): turning them into a title and text is
 cleaning's job, so a better HTML parser can be replayed from the raw store.
 
@@ -24,6 +27,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,16 +118,43 @@ def _human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def _read_text(path: Path, ref: str, max_bytes: int) -> tuple[str, str]:
-    """The file's text with ``\\n`` line endings, and its encoding; raises on unusable files."""
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"),
+)
+
+
+def _read_bytes(path: Path, folder: Path, ref: str, max_bytes: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file whose resolved path lies inside ``folder``.
+
+    A symbolic link leading out of the folder would ingest whatever it points at; a FIFO or a
+    device would block the run or never end. The file is opened without blocking and without
+    following a last link, and checked on the open descriptor, so what is checked is what is read.
+    """
+    resolved = path.resolve()
+    if not resolved.is_relative_to(folder.resolve()):
+        raise ArticleReadError(f"not read: a symbolic link to {resolved}, outside the folder", source_ref=ref)
+    descriptor = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+            raise ArticleReadError(f"not read: {kind}, not a regular file", source_ref=ref)
+        if info.st_size > max_bytes:
             raise ArticleReadError(
-                f"file is {_human_size(size)}, over the {_human_size(max_bytes)} article limit",
+                f"file is {_human_size(info.st_size)}, over the {_human_size(max_bytes)} article limit",
                 source_ref=ref,
             )
-        data = path.read_bytes()
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew after the check
+        raise ArticleReadError(f"file grew over the {_human_size(max_bytes)} article limit while read", source_ref=ref)
+    return data
+
+
+def _read_text(path: Path, folder: Path, ref: str, max_bytes: int) -> tuple[str, str]:
+    """The file's text with ``\\n`` line endings, and its encoding; raises on unusable files."""
+    try:
+        data = _read_bytes(path, folder, ref, max_bytes)
     except OSError as error:
         raise ArticleReadError(f"cannot read file: {error.strerror or error}", source_ref=ref) from error
     if not data:
@@ -345,7 +376,7 @@ def read_article_file(
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ArticleReadError(f"unsupported file type {suffix or '(none)'!r}", source_ref=ref)
-    text, encoding = _read_text(path, ref, max_bytes)
+    text, encoding = _read_text(path, folder, ref, max_bytes)
     fetched_at = datetime.now(timezone.utc)
 
     def article(

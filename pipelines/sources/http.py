@@ -8,7 +8,9 @@ One ``Fetcher`` serves a whole run (a feed and its article pages share its polit
   ``FetchPolicy.allowed_networks``. The connection then goes to the address that was checked
   (the URL is pinned to it; ``Host`` and TLS SNI keep the name), so DNS cannot change the answer
   in between. Redirects are followed by hand, and every target goes through the same guard.
-* **Bounds** — connect, read and total time limits; the body is streamed and cut off at
+* **Bounds** — connect, read and total time limits; the total limit covers every phase: a
+  watchdog shuts the connection's socket down at the deadline, so a server that dribbles its
+  headers (or body) a byte at a time cannot outlast it. The body is streamed and cut off at
   ``max_bytes`` (counted after gzip decoding, so a compressed bomb is caught too); at most
   ``max_redirects`` hops.
 * **Politeness** — a clear User-Agent, ``Accept-Encoding: gzip``, conditional GET
@@ -27,7 +29,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -225,6 +229,9 @@ class Fetcher:
             self.client = httpx.Client(follow_redirects=False, trust_env=False, http2=False)
         if self.limiter is None:
             self.limiter = HostRateLimiter(self.policy.min_host_interval_s)
+        # Sockets this client opened, by peer (address, port): what the deadline watchdog shuts down.
+        self._sockets: dict[tuple[str, int], weakref.WeakSet[socket.socket]] = {}
+        self._sockets_lock = threading.Lock()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -259,47 +266,53 @@ class Fetcher:
             if remaining <= 0:
                 raise FetchTimeout(f"total time limit of {policy.total_timeout_s:g}s reached", source_ref=url)
             request = self._build_request(target, accept=accept, etag=etag, last_modified=last_modified, remaining=remaining)
-            try:
-                response = self.client.send(request, stream=True)
-            except httpx.TimeoutException as error:
-                raise FetchTimeout(f"timed out ({_timeout_kind(error)}) fetching {current}", source_ref=url) from error
-            except httpx.HTTPError as error:
-                raise FetchError(f"connection to {target.host} failed: {error or type(error).__name__}", source_ref=url) from error
-            try:
-                status = response.status_code
-                if status in _REDIRECTS:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise HTTPStatusError(f"HTTP {status} redirect without a Location", source_ref=url, status=status)
-                    current = urljoin(current, location)
-                    hops.append(current)
-                    continue
-                if status == 304:
+            with self._cut_off_at(deadline, target) as cut_off:
+                try:
+                    response = self.client.send(request, stream=True)
+                except httpx.TimeoutException as error:
+                    raise FetchTimeout(f"timed out ({_timeout_kind(error)}) fetching {current}", source_ref=url) from error
+                except httpx.HTTPError as error:
+                    if cut_off.is_set():
+                        raise FetchTimeout(
+                            f"total time limit of {policy.total_timeout_s:g}s reached waiting for the response headers",
+                            source_ref=url,
+                        ) from error
+                    raise FetchError(f"connection to {target.host} failed: {error or type(error).__name__}", source_ref=url) from error
+                try:
+                    status = response.status_code
+                    if status in _REDIRECTS:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise HTTPStatusError(f"HTTP {status} redirect without a Location", source_ref=url, status=status)
+                        current = urljoin(current, location)
+                        hops.append(current)
+                        continue
+                    if status == 304:
+                        return FetchResult(
+                            url=url, final_url=current, status=304, etag=response.headers.get("etag") or etag,
+                            last_modified=response.headers.get("last-modified") or last_modified,
+                            redirects=tuple(hops), elapsed_s=time.monotonic() - started,
+                        )
+                    if status in (429, 503):
+                        retry_after = parse_retry_after(response.headers.get("retry-after"), cap_s=policy.max_retry_after_s)
+                        waiting = f"Retry-After {retry_after:g}s" if retry_after is not None else "no Retry-After"
+                        raise RateLimited(f"HTTP {status} ({waiting})", source_ref=url, status=status, retry_after_s=retry_after)
+                    if not 200 <= status < 300:
+                        raise HTTPStatusError(f"HTTP {status} {response.reason_phrase}".rstrip(), source_ref=url, status=status)
+                    content = self._read_body(response, url=url, deadline=deadline, cut_off=cut_off)
                     return FetchResult(
-                        url=url, final_url=current, status=304, etag=response.headers.get("etag") or etag,
-                        last_modified=response.headers.get("last-modified") or last_modified,
-                        redirects=tuple(hops), elapsed_s=time.monotonic() - started,
+                        url=url,
+                        final_url=current,
+                        status=status,
+                        content=content,
+                        content_type=response.headers.get("content-type"),
+                        etag=response.headers.get("etag"),
+                        last_modified=response.headers.get("last-modified"),
+                        redirects=tuple(hops),
+                        elapsed_s=time.monotonic() - started,
                     )
-                if status in (429, 503):
-                    retry_after = parse_retry_after(response.headers.get("retry-after"), cap_s=policy.max_retry_after_s)
-                    waiting = f"Retry-After {retry_after:g}s" if retry_after is not None else "no Retry-After"
-                    raise RateLimited(f"HTTP {status} ({waiting})", source_ref=url, status=status, retry_after_s=retry_after)
-                if not 200 <= status < 300:
-                    raise HTTPStatusError(f"HTTP {status} {response.reason_phrase}".rstrip(), source_ref=url, status=status)
-                content = self._read_body(response, url=url, deadline=deadline)
-                return FetchResult(
-                    url=url,
-                    final_url=current,
-                    status=status,
-                    content=content,
-                    content_type=response.headers.get("content-type"),
-                    etag=response.headers.get("etag"),
-                    last_modified=response.headers.get("last-modified"),
-                    redirects=tuple(hops),
-                    elapsed_s=time.monotonic() - started,
-                )
-            finally:
-                response.close()
+                finally:
+                    response.close()
         raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last: {current})", source_ref=url)
 
     def _build_request(
@@ -330,10 +343,12 @@ class Fetcher:
             write=min(policy.read_timeout_s, remaining),
             pool=min(policy.connect_timeout_s, remaining),
         )
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        extensions: dict[str, object] = {"trace": self._trace}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
         return self.client.build_request("GET", pinned, headers=headers, timeout=timeout, extensions=extensions)
 
-    def _read_body(self, response: httpx.Response, *, url: str, deadline: float) -> bytes:
+    def _read_body(self, response: httpx.Response, *, url: str, deadline: float, cut_off: threading.Event) -> bytes:
         import httpx
 
         cap = self.policy.max_bytes
@@ -355,8 +370,57 @@ class Fetcher:
         except httpx.DecodingError as error:
             raise FetchError(f"cannot decode the body ({response.headers.get('content-encoding')}): {error}", source_ref=url) from error
         except httpx.HTTPError as error:
+            if cut_off.is_set():
+                raise FetchTimeout(
+                    f"total time limit of {self.policy.total_timeout_s:g}s reached while reading", source_ref=url
+                ) from error
             raise FetchError(f"reading the body failed: {error or type(error).__name__}", source_ref=url) from error
+        if cut_off.is_set():  # a body read to the end of the connection looks complete when the watchdog ended it
+            raise FetchTimeout(f"total time limit of {self.policy.total_timeout_s:g}s reached while reading", source_ref=url)
         return bytes(body)
+
+
+    def _trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: remember each socket this client connects, for the watchdog."""
+        if event != "connection.connect_tcp.complete":
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        if sock is None:
+            return
+        try:
+            peer = sock.getpeername()[:2]
+        except OSError:
+            return
+        with self._sockets_lock:
+            self._sockets.setdefault(peer, weakref.WeakSet()).add(sock)
+
+    @contextmanager
+    def _cut_off_at(self, deadline: float, target: _Target) -> Iterator[threading.Event]:
+        """Within the block, shut down this client's sockets to ``target`` once ``deadline`` passes
+        (a blocked read then returns at once); the event says whether that happened.
+
+        Per-read timeouts cannot stop a server that sends one byte per second; this can. A pooled
+        connection was recorded when it was opened, so a reused one is covered as well."""
+        fired = threading.Event()
+
+        def shut_down() -> None:
+            fired.set()
+            with self._sockets_lock:
+                sockets = [s for peer, found in self._sockets.items() if peer[1] == target.port
+                           and ipaddress.ip_address(peer[0]) == ipaddress.ip_address(target.address) for s in found]
+            for sock in sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), shut_down)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield fired
+        finally:
+            timer.cancel()
 
 
 def _timeout_kind(error: Exception) -> str:

@@ -10,10 +10,12 @@ sends ``compatible-with=9`` headers that an 8.x server rejects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pipelines.settings import Settings
-from pipelines.errors import ConfigError
+from pipelines.errors import ClusterRefusedWrites, ConfigError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -59,3 +61,73 @@ def describe(settings: Settings) -> str:
         auth = "api key" if es.api_key else ("user " + es.username if es.username else "no auth")
         return f"{es.url} ({auth})"
     return f"local node (state {settings.local_node_dir})"
+
+
+# Bulk item errors that describe the cluster, not the document: retried, never dead-lettered.
+_CLUSTER_SIDE_ERRORS = frozenset({"es_rejected_execution_exception", "cluster_block_exception"})
+
+
+def is_cluster_side(outcome: dict[str, Any]) -> bool:
+    """Whether a refused bulk item was refused for the cluster's reasons (overloaded, blocked)."""
+    error = outcome.get("error")
+    return outcome.get("status") == 429 or (isinstance(error, dict) and error.get("type") in _CLUSTER_SIDE_ERRORS)
+
+
+def bulk_with_backoff(
+    client: Elasticsearch,
+    actions: Iterable[dict[str, Any]],
+    *,
+    retries: int = 8,
+    initial_backoff_s: float = 1.0,
+    max_backoff_s: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Send ``actions`` in bulk; return the outcomes of the items refused for reasons of their own
+    (mapping errors and the like: the caller's dead letters).
+
+    Items answered 429 are resent with exponential backoff (``initial_backoff_s`` doubling up to
+    ``max_backoff_s``, ``retries`` times); a connection error resends the whole request on the
+    same schedule (every write is an upsert by id, so resending is safe). What the cluster still
+    refuses after that — overloaded, or an index write block — raises ``ClusterRefusedWrites``:
+    a retryable failure of the run, never a permanent dead letter.
+    """
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elasticsearch import helpers
+
+    actions = list(actions)
+    for attempt in range(retries + 1):
+        try:
+            refused = [
+                next(iter(item.values()))
+                for ok, item in helpers.streaming_bulk(
+                    client, actions, max_retries=retries, initial_backoff=initial_backoff_s,
+                    max_backoff=max_backoff_s, raise_on_error=False, raise_on_exception=False, yield_ok=False,
+                    **options,
+                )
+                if not ok
+            ]
+            break
+        except TransportConnectionError:
+            if attempt == retries:
+                raise
+            sleep(min(max_backoff_s, initial_backoff_s * 2**attempt))
+    cluster_side = [outcome for outcome in refused if is_cluster_side(outcome)]
+    if cluster_side:
+        raise ClusterRefusedWrites(
+            f"Elasticsearch refused {len(cluster_side)} of {len(actions)} writes to {_indices(cluster_side)} "
+            f"after {retries} retries: {_reason(cluster_side[0])}; nothing was dead-lettered, "
+            "run again once the cluster accepts writes"
+        )
+    return refused
+
+
+def _indices(outcomes: Sequence[dict[str, Any]]) -> str:
+    return ", ".join(sorted({str(outcome.get("_index", "?")) for outcome in outcomes}))
+
+
+def _reason(outcome: dict[str, Any]) -> str:
+    error = outcome.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    return str(error)[:300]

@@ -29,12 +29,15 @@ def dead_letter(failure: Failure, run: RunInfo, failed_at: str) -> dict[str, Any
 
 
 class ElasticsearchDeadLetters:
-    def __init__(self, client: Elasticsearch, names: IndexNames) -> None:
+    def __init__(self, client: Elasticsearch, names: IndexNames, *, retries: int = 8, initial_backoff_s: float = 1.0,
+                 max_backoff_s: float = 30.0) -> None:
         self.client = client
         self.index = names.deadletters
+        self.backoff = {"retries": retries, "initial_backoff_s": initial_backoff_s, "max_backoff_s": max_backoff_s}
 
     def record(self, failures: Sequence[Failure], run: RunInfo) -> None:
-        from elasticsearch import helpers
+        """Store ``failures``; 429s and connection errors are retried with backoff (``bulk_with_backoff``)."""
+        from pipelines.store.client import bulk_with_backoff
 
         if not failures:
             return
@@ -43,7 +46,7 @@ class ElasticsearchDeadLetters:
             {"_op_type": "index", "_index": self.index, "_id": dead_letter_id(f), "_source": dead_letter(f, run, now)}
             for f in failures
         )
-        _, errors = helpers.bulk(self.client, actions, raise_on_error=False, refresh="wait_for", max_retries=5)
+        errors = bulk_with_backoff(self.client, actions, refresh="wait_for", **self.backoff)
         if errors:
             raise IndexingError(f"could not dead-letter {len(errors)} failures: {errors[:3]}")
 
