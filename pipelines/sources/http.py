@@ -379,7 +379,6 @@ class Fetcher:
             raise FetchTimeout(f"total time limit of {self.policy.total_timeout_s:g}s reached while reading", source_ref=url)
         return bytes(body)
 
-
     def _trace(self, event: str, info: dict) -> None:
         """httpcore's trace hook: remember each socket this client connects, for the watchdog."""
         if event != "connection.connect_tcp.complete":
