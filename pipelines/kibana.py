@@ -4,6 +4,14 @@ The saved objects are built from the index names, so a deployment with its own
 ``NEWSFLOW_INDEX_PREFIX`` gets objects that point at its own aliases; ``kibana/newsflow.ndjson``
 is the build for the default prefix (a test keeps it in sync). Visualizations are the classic
 aggregation-based kind, which every Kibana 8.x and 9.x imports and migrates.
+
+Every object states the shape it is written in, so that Kibana's import runs each migration
+newer than that shape (an object without ``typeMigrationVersion`` is taken as already current and
+never migrated). The objects have the 8.0.0 shape of their types: 8.0.0 is the
+``convertToMultiNamespaceTypeVersion`` that index-pattern, search, visualization and dashboard
+declare in every 8.x and 9.x, so no release rejects it as "a more recent version". Core's newest
+own transform is 8.8.0 (``migrationVersion`` became ``typeMigrationVersion``, ``managed`` was
+added), and a ``coreMigrationVersion`` above the running Kibana is refused: hence Kibana ≥ 8.8.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ from pipelines.errors import NewsflowError
 from pipelines.store.names import IndexNames
 
 _NAMESPACE = uuid.UUID("5d1e1c1a-6f0e-4a53-9c55-6e6577736677")  # stable ids per prefix
+
+CORE_MIGRATION_VERSION = "8.8.0"
+TYPE_MIGRATION_VERSIONS = {"index-pattern": "8.0.0", "search": "8.0.0", "visualization": "8.0.0", "dashboard": "8.0.0"}
+ARTICLE_TIME_FIELD = "date"  # published_at, else fetched_at: every article has it (pipelines.sinks.base)
 
 
 class KibanaError(NewsflowError):
@@ -65,6 +77,15 @@ def _visualization(names: IndexNames, kind: str, title: str, vis_type: str, aggs
     }
 
 
+def _with_migration_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **obj,
+        "coreMigrationVersion": CORE_MIGRATION_VERSION,
+        "typeMigrationVersion": TYPE_MIGRATION_VERSIONS[obj["type"]],
+        "managed": False,
+    }
+
+
 def _count(aggregation_id: str = "1") -> dict[str, Any]:
     return {"id": aggregation_id, "enabled": True, "type": "count", "schema": "metric", "params": {}}
 
@@ -78,7 +99,7 @@ def _terms(field: str, size: int = 10, schema: str = "bucket", aggregation_id: s
 
 def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     """Every saved object, dependencies first (Kibana imports in file order)."""
-    articles = _data_view(names, "articles", names.articles, "published_at", "newsflow articles")
+    articles = _data_view(names, "articles", names.articles, ARTICLE_TIME_FIELD, "newsflow articles")
     dead = _data_view(names, "deadletters", names.deadletters, "failed_at", "newsflow dead letters")
     feeds = _data_view(names, "feed-state", names.source_state, None, "newsflow source health")
     runs = _data_view(names, "run-documents", f"{names.articles},{names.raw_articles}", "fetched_at",
@@ -89,7 +110,7 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
         _visualization(
             names, "vis-over-time", "newsflow · articles over time", "histogram",
             [_count(), {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
-                        "params": {"field": "published_at", "interval": "auto", "min_doc_count": 1}}],
+                        "params": {"field": ARTICLE_TIME_FIELD, "interval": "auto", "min_doc_count": 1}}],
             articles["id"], {"type": "histogram", "addTooltip": True, "addLegend": False},
         ),
         *(
@@ -117,7 +138,7 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
             "title": "newsflow · articles",
             "description": "Every indexed article, newest first, with its main facets.",
             "columns": ["title", "source", "persons", "organizations", "locations"],
-            "sort": [["published_at", "desc"]],
+            "sort": [[ARTICLE_TIME_FIELD, "desc"]],
             "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source()},
         },
         "references": [
@@ -149,7 +170,7 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
         },
         "references": references,
     }
-    return [articles, dead, feeds, runs, *visualizations, search, dashboard]
+    return [_with_migration_fields(obj) for obj in (articles, dead, feeds, runs, *visualizations, search, dashboard)]
 
 
 def to_ndjson(objects: Iterable[dict[str, Any]]) -> str:

@@ -6,17 +6,35 @@ records what Kibana's saved-objects API would receive.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipelines.kibana import ARTICLE_TIME_FIELD, KibanaError, import_saved_objects, saved_objects, to_ndjson
+from pipelines.models import CleanArticle, EnrichedArticle, RawArticle, RunInfo
+from pipelines.sinks.base import article_document
 from pipelines.store import IndexNames
-from pipelines.kibana import KibanaError, import_saved_objects, saved_objects, to_ndjson
+from pipelines.store.schema import DEADLETTER_MAPPINGS, RAW_MAPPINGS, STATE_MAPPINGS, article_mappings
 
 SHIPPED = Path(__file__).resolve().parent.parent / "kibana" / "newsflow.ndjson"
+# Chosen from Kibana's source (see pipelines/kibana.py): importable by 8.8+ and 9.x, migrated upward.
+MIGRATION_FIELDS = {
+    "index-pattern": ("8.8.0", "8.0.0"),
+    "search": ("8.8.0", "8.0.0"),
+    "visualization": ("8.8.0", "8.0.0"),
+    "dashboard": ("8.8.0", "8.0.0"),
+}
+DATE_TYPES = {"date", "date_nanos"}
+NUMERIC_TYPES = {"integer", "long", "float", "double", "short", "byte", "half_float", "scaled_float"}
+AGGREGATABLE_TYPES = {"keyword", "boolean", *DATE_TYPES, *NUMERIC_TYPES}
 
 
 def test_shipped_ndjson_is_the_build_for_the_default_prefix():
@@ -37,7 +55,7 @@ def test_every_reference_resolves_to_an_earlier_object():
 def test_objects_follow_the_index_prefix_and_the_mapping():
     objects = {obj["attributes"]["title"]: obj for obj in saved_objects(IndexNames("news-"))}
     articles = objects["news-articles"]
-    assert articles["attributes"]["timeFieldName"] == "published_at"
+    assert articles["attributes"]["timeFieldName"] == "date"
     dashboard = objects["newsflow · overview"]
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
     assert len(panels) == len(dashboard["references"]) == 8
@@ -46,10 +64,121 @@ def test_objects_follow_the_index_prefix_and_the_mapping():
         for obj in objects.values() if obj["type"] == "visualization"
         for agg in json.loads(obj["attributes"]["visState"])["aggs"] if "field" in agg["params"]
     }
-    assert {"published_at", "persons", "organizations", "locations", "source", "language", "stage"} <= fields
+    assert {"date", "persons", "organizations", "locations", "source", "language", "stage"} <= fields
     assert {obj["id"] for obj in saved_objects(IndexNames("news-"))}.isdisjoint(
         {obj["id"] for obj in saved_objects(IndexNames("newsflow-"))}
     )
+
+
+def test_every_object_carries_the_migration_fields_kibana_imports():
+    for obj in saved_objects(IndexNames("newsflow-")):
+        core, type_version = MIGRATION_FIELDS[obj["type"]]
+        assert obj["coreMigrationVersion"] == core, obj["id"]
+        assert obj["typeMigrationVersion"] == type_version, obj["id"]
+        assert obj["managed"] is False and "migrationVersion" not in obj
+
+
+def _field_types(properties: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Every field path of a mapping (objects, nested fields and multi-fields) → its type."""
+    types: dict[str, str] = {}
+    for name, spec in properties.items():
+        path = prefix + name
+        types[path] = spec.get("type", "object")
+        types.update(_field_types(spec.get("properties", {}), path + "."))
+        types.update(_field_types(spec.get("fields", {}), path + "."))
+    return types
+
+
+def _fields_by_data_view(names: IndexNames) -> dict[str, dict[str, str]]:
+    """The fields each index behind a data view title has; a multi-index view keeps those in all of them."""
+    by_index = {
+        names.articles: _field_types(article_mappings(english=True)["properties"]),
+        names.raw_articles: _field_types(RAW_MAPPINGS["properties"]),
+        names.deadletters: _field_types(DEADLETTER_MAPPINGS["properties"]),
+        names.source_state: _field_types(STATE_MAPPINGS["properties"]),
+    }
+    views: dict[str, dict[str, str]] = {}
+    for title in {obj["attributes"]["title"] for obj in saved_objects(names) if obj["type"] == "index-pattern"}:
+        indices = [by_index[index] for index in title.split(",")]
+        views[title] = {field: kind for field, kind in indices[0].items() if all(i.get(field) == kind for i in indices)}
+    return views
+
+
+def mapping_problems(objects: list[dict[str, Any]], names: IndexNames) -> list[str]:
+    """Every field a data view, visualization or saved search names that its indices lack or cannot serve."""
+    fields = _fields_by_data_view(names)
+    view_fields = {obj["id"]: fields[obj["attributes"]["title"]] for obj in objects if obj["type"] == "index-pattern"}
+    problems = []
+
+    def check(owner: dict[str, Any], field: str, known: dict[str, str], kinds: set[str] | None) -> None:
+        if field not in known:
+            problems.append(f"{owner['attributes']['title']}: no field {field!r}")
+        elif kinds is not None and known[field] not in kinds:
+            problems.append(f"{owner['attributes']['title']}: {field!r} is {known[field]}, not one of {sorted(kinds)}")
+
+    for obj in objects:
+        if obj["type"] == "index-pattern" and "timeFieldName" in obj["attributes"]:
+            check(obj, obj["attributes"]["timeFieldName"], view_fields[obj["id"]], DATE_TYPES)
+        if obj["type"] not in ("visualization", "search"):
+            continue
+        (view,) = [ref["id"] for ref in obj["references"] if ref["type"] == "index-pattern"]
+        known = view_fields[view]
+        if obj["type"] == "search":
+            for column in obj["attributes"]["columns"]:
+                check(obj, column, known, None)
+            for field, _direction in obj["attributes"]["sort"]:
+                check(obj, field, known, AGGREGATABLE_TYPES)
+            continue
+        for agg in json.loads(obj["attributes"]["visState"])["aggs"]:
+            if "field" in agg["params"]:
+                kinds = {"date_histogram": DATE_TYPES, "max": NUMERIC_TYPES}.get(agg["type"], AGGREGATABLE_TYPES)
+                check(obj, agg["params"]["field"], known, kinds)
+    return problems
+
+
+def test_every_field_the_objects_name_is_in_the_index_mappings():
+    names = IndexNames("newsflow-")
+    assert mapping_problems(saved_objects(names), names) == []
+
+
+def test_the_mapping_check_catches_a_misspelt_or_unaggregatable_field():
+    names = IndexNames("newsflow-")
+    objects = copy.deepcopy(saved_objects(names))
+    objects[0]["attributes"]["timeFieldName"] = "publshed_at"
+    search = next(obj for obj in objects if obj["type"] == "search")
+    search["attributes"]["sort"] = [["body", "desc"]]
+    vis = next(obj for obj in objects if obj["type"] == "visualization")
+    vis_state = json.loads(vis["attributes"]["visState"])
+    vis_state["aggs"][1]["params"]["field"] = "persns"
+    vis["attributes"]["visState"] = json.dumps(vis_state)
+
+    problems = mapping_problems(objects, names)
+
+    assert len(problems) == 3
+    assert any("'publshed_at'" in p for p in problems) and any("'persns'" in p for p in problems)
+    assert any("'body' is text" in p for p in problems)
+
+
+def _article(published_at: datetime | None, fetched_at: datetime) -> EnrichedArticle:
+    raw = RawArticle(doc_id="a", source="folder:test", source_ref="a.txt", body="Text.", title="A",
+                     published_at=published_at, fetched_at=fetched_at)
+    clean = CleanArticle(raw=raw, title="A", body="Text.")
+    return EnrichedArticle(clean=clean, title="A", language="en", word_count=1, entities=(), facets={},
+                           model="test")
+
+
+def test_the_articles_time_field_is_on_articles_with_and_without_a_publication_date():
+    fetched = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+    published = datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
+    run = RunInfo("run-1", "newsflow_folder")
+    (view,) = [obj for obj in saved_objects(IndexNames("newsflow-")) if obj["attributes"]["title"] == "newsflow-articles"]
+    assert view["attributes"]["timeFieldName"] == ARTICLE_TIME_FIELD
+
+    folder_article = article_document(_article(None, fetched), run)
+    feed_article = article_document(_article(published, fetched), run)
+
+    assert folder_article[ARTICLE_TIME_FIELD] == fetched.isoformat() and folder_article["published_at"] is None
+    assert feed_article[ARTICLE_TIME_FIELD] == published.isoformat()
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -90,6 +219,20 @@ def test_import_posts_the_ndjson_as_kibana_expects(kibana_like_server):
     assert request["headers"]["Authorization"].startswith("Basic ")
     assert request["headers"]["Content-Type"].startswith("multipart/form-data")
     assert b'filename="newsflow.ndjson"' in request["body"] and ndjson.encode() in request["body"]
+
+
+def test_the_imported_file_carries_the_migration_fields_on_every_object(kibana_like_server):
+    url, recorder = kibana_like_server
+    import_saved_objects(url, SHIPPED.read_text(), api_key="key")
+
+    (request,) = recorder.requests
+    head = f"Content-Type: {request['headers']['Content-Type']}\r\n\r\n".encode()
+    (part,) = BytesParser(policy=HTTP).parsebytes(head + request["body"]).iter_parts()
+    assert part.get_filename() == "newsflow.ndjson"
+    objects = [json.loads(line) for line in part.get_payload(decode=True).decode().splitlines()]
+    assert len(objects) == len(saved_objects(IndexNames("newsflow-")))
+    for obj in objects:
+        assert (obj["coreMigrationVersion"], obj["typeMigrationVersion"]) == MIGRATION_FIELDS[obj["type"]]
 
 
 def test_import_explains_refused_credentials(kibana_like_server):

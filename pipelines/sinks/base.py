@@ -71,6 +71,8 @@ def article_document(article: EnrichedArticle, run: RunInfo) -> dict[str, Any]:
         "duplicate_similarity": article.duplicate_similarity if article.duplicate_of else None,
         "published_at": raw.published_at.isoformat() if raw.published_at else None,
         "fetched_at": raw.fetched_at.isoformat() if raw.fetched_at else None,
+        # One time field for every article (Kibana's data view): the raw store always sets fetched_at.
+        "date": when.isoformat() if (when := raw.published_at or raw.fetched_at) else None,
         "indexed_at": datetime.now(UTC).isoformat(),
         "content_hash": raw.content_hash,
         "duplicate_of": article.duplicate_of,

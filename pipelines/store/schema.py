@@ -82,6 +82,7 @@ def article_mappings(*, english: bool, enrichments: Mapping[str, dict[str, Any]]
             "duplicate_similarity": {"type": "float"},
             "published_at": {"type": "date"},
             "fetched_at": {"type": "date"},
+            "date": {"type": "date"},  # published_at, else fetched_at
             "indexed_at": {"type": "date"},
             "content_hash": {"type": "keyword"},
             "duplicate_of": {"type": "keyword"},
