@@ -9,7 +9,7 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from pipelines.orchestration.airflow import acquisition_dag, settings
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import SAMPLE_ARTICLES
 
 
 def plan(context: dict, params: dict) -> list[dict]:
@@ -27,7 +27,7 @@ newsflow_folder = acquisition_dag(
     kibana_link=True,
     params={
         "folder": Param(
-            str(PROJECT_ROOT / "samples" / "articles"), type="string", title="Article folder",
+            str(SAMPLE_ARTICLES), type="string", title="Article folder",
             description="Absolute path of a folder of .txt/.md/.html/.json/.jsonl articles, read recursively.",
         ),
         "source_name": Param(

@@ -16,7 +16,12 @@ from pathlib import Path
 from pipelines import __version__
 from pipelines.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root; only meaningful in a checkout
+# Shipped inside the package (package data), so a wheel-installed newsflow finds them too.
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_FEEDS_CONFIG = DATA_DIR / "feeds.yaml"
+DEFAULT_SITEMAPS_CONFIG = DATA_DIR / "sitemaps.yaml"
+SAMPLE_ARTICLES = DATA_DIR / "samples" / "articles"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_USER_AGENT = f"newsflow/{__version__} (news feed reader; conditional GET, honours Retry-After and ttl)"
@@ -164,8 +169,8 @@ class Settings:
     spacy_n_process: int = 1  # spaCy worker processes per extraction stage
     cleaning_config: Path | None = None  # YAML with extra shortcode and boilerplate rules
     max_article_chars: int = 2_000_000  # a longer body is dead-lettered by the cleaner, not cleaned
-    feeds_config: Path = PROJECT_ROOT / "feeds.yaml"
-    sitemaps_config: Path = PROJECT_ROOT / "sitemaps.yaml"
+    feeds_config: Path = DEFAULT_FEEDS_CONFIG
+    sitemaps_config: Path = DEFAULT_SITEMAPS_CONFIG
     feeds_schedule: str | None = "*/15 * * * *"  # cron for news_feeds; None: manual runs only
     sitemaps_schedule: str | None = "0 * * * *"
     inbox_dir: Path | None = None  # None: <state_dir>/inbox
@@ -219,9 +224,8 @@ class Settings:
             spacy_n_process=env.int("NEWSFLOW_SPACY_N_PROCESS", 1),
             cleaning_config=env.path("NEWSFLOW_CLEANING_CONFIG"),
             max_article_chars=env.int("NEWSFLOW_MAX_ARTICLE_CHARS", 2_000_000),
-            feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG", PROJECT_ROOT / "feeds.yaml") or PROJECT_ROOT / "feeds.yaml",
-            sitemaps_config=env.path("NEWSFLOW_SITEMAPS_CONFIG", PROJECT_ROOT / "sitemaps.yaml")
-            or PROJECT_ROOT / "sitemaps.yaml",
+            feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG") or DEFAULT_FEEDS_CONFIG,
+            sitemaps_config=env.path("NEWSFLOW_SITEMAPS_CONFIG") or DEFAULT_SITEMAPS_CONFIG,
             feeds_schedule=_schedule(env.str("NEWSFLOW_FEEDS_SCHEDULE", "*/15 * * * *")),
             sitemaps_schedule=_schedule(env.str("NEWSFLOW_SITEMAPS_SCHEDULE", "0 * * * *")),
             inbox_dir=env.path("NEWSFLOW_INBOX"),

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import SAMPLE_ARTICLES
 from pipelines.store.schema import iter_documents
 
 pytestmark = pytest.mark.airflow
@@ -30,7 +30,7 @@ def _started_by(airflow_services, enrich_run: dict, ingest_run_id: str) -> bool:
 
 def test_folder_dag_triggered_over_rest_is_stored_then_enriched_by_the_asset(airflow_services, es_client, tmp_path):
     folder = tmp_path / "rest-articles"
-    shutil.copytree(PROJECT_ROOT / "samples" / "articles", folder)
+    shutil.copytree(SAMPLE_ARTICLES, folder)
     airflow_services.wait_for_dag("newsflow_folder")
     airflow_services.wait_for_dag("newsflow_enrich")
     airflow_services.unpause("newsflow_folder")

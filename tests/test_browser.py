@@ -9,14 +9,14 @@ import shutil
 import pytest
 from airflow_browser import airflow_browser, screenshot, see_run_state, trigger_from_form
 
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import SAMPLE_ARTICLES
 
 pytestmark = pytest.mark.airflow
 
 
 def test_folder_dag_triggered_from_the_ui_form_succeeds(airflow_services, es_client, tmp_path):
     folder = tmp_path / "ui-articles"
-    shutil.copytree(PROJECT_ROOT / "samples" / "articles" / "tech", folder)
+    shutil.copytree(SAMPLE_ARTICLES / "tech", folder)
     airflow_services.wait_for_dag("newsflow_folder")
     airflow_services.unpause("newsflow_folder")
 

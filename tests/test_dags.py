@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import PROJECT_ROOT, SAMPLE_ARTICLES
 from pipelines.store import IndexNames
 from pipelines.store.schema import iter_documents
 
@@ -91,7 +91,7 @@ def _articles(es_client, names, **term):
 def test_folder_then_enrich_indexes_every_sample_article_once(dag_bag, es_client, isolated_settings, tmp_path):
     names = IndexNames(isolated_settings.index_prefix)
     folder = tmp_path / "articles"
-    shutil.copytree(PROJECT_ROOT / "samples" / "articles", folder)
+    shutil.copytree(SAMPLE_ARTICLES, folder)
     articles_in_samples = 12  # 11 files, the .jsonl holds two articles
 
     ingestion = dag_bag.get_dag("newsflow_folder").test(run_conf={"folder": str(folder), "files_per_batch": 4})
@@ -126,7 +126,7 @@ def test_enrich_window_and_reprocess_select_what_they_should(dag_bag, es_client,
 
     names = IndexNames(isolated_settings.index_prefix)
     folder = tmp_path / "articles"
-    shutil.copytree(PROJECT_ROOT / "samples" / "articles" / "tech", folder)
+    shutil.copytree(SAMPLE_ARTICLES / "tech", folder)
     assert dag_bag.get_dag("newsflow_folder").test(run_conf={"folder": str(folder)}).state == "success"
 
     # A run whose daily window does not contain the fetch selects nothing…

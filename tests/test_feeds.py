@@ -24,7 +24,7 @@ from pipelines.errors import (
 from pipelines.cleaning import clean_article
 from pipelines.models import Failure, RawArticle, RunInfo, stable_id
 from pipelines.pipeline import Pipeline
-from pipelines.settings import FetchPolicy, Settings
+from pipelines.settings import DEFAULT_FEEDS_CONFIG, FetchPolicy, Settings
 from pipelines.sources.feeds import (
     FeedConfig,
     FeedsSource,
@@ -88,8 +88,8 @@ def test_requested_interval_takes_the_longer_of_ttl_and_update_period_capped_at_
     assert requested_interval({"ttl": "soon"}) is None
 
 
-def test_repository_feed_list_loads(project_root):
-    feeds = load_feed_config(project_root / "feeds.yaml")
+def test_the_bundled_feed_list_loads():
+    feeds = load_feed_config(DEFAULT_FEEDS_CONFIG)
     assert len(feeds) >= 3 and all(feed.url.startswith("https://") for feed in feeds)
     assert len({feed.name for feed in feeds}) == len(feeds)
 

@@ -14,12 +14,11 @@ from feed_server import serve_feeds
 from pipelines.errors import EnrichmentError, Stage
 from pipelines.models import EnrichedArticle, Failure, RawArticle, RunInfo, stable_id
 from pipelines.pipeline import COMPONENTS, Pipeline
-from pipelines.settings import DEFAULT_COMPONENTS, PROJECT_ROOT, Settings
+from pipelines.settings import DEFAULT_COMPONENTS, SAMPLE_ARTICLES, Settings
 from pipelines.sources import SOURCES, Acquisition, Source, SourceContext
 from pipelines.store import RawSelection
 from pipelines.store.schema import iter_documents
 
-SAMPLES = PROJECT_ROOT / "samples" / "articles"
 ARTICLES_IN_SAMPLES = 12  # 11 files, the .jsonl holds two articles
 
 # ---------------------------------------------------------------------------- a toy source and component,
@@ -147,7 +146,7 @@ def test_ingestion_without_a_cluster_writes_json_lines_idempotently(tmp_path, mo
     monkeypatch.setenv("NEWSFLOW_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("NEWSFLOW_ES_URL", "http://127.0.0.1:9")  # nothing listens: any use would fail
     folder = tmp_path / "articles"
-    shutil.copytree(SAMPLES, folder)
+    shutil.copytree(SAMPLE_ARTICLES, folder)
     (folder / "broken.json").write_text("{not json")
     output = tmp_path / "out" / "articles.jsonl"
 
@@ -169,7 +168,7 @@ def test_ingestion_without_a_cluster_writes_json_lines_idempotently(tmp_path, mo
 def test_export_writes_the_indexed_articles_as_json_lines(isolated_settings, es_client, names, tmp_path, capsys):
     from pipelines.cli import main
 
-    summary, _ = Pipeline(isolated_settings, client=es_client).run("folder", RunInfo("export"), folder=str(SAMPLES / "tech"))
+    summary, _ = Pipeline(isolated_settings, client=es_client).run("folder", RunInfo("export"), folder=str(SAMPLE_ARTICLES / "tech"))
     assert summary.indexed == 1
     output = tmp_path / "export.jsonl"
     assert main(["export", "--output", str(output)]) == 0

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from pipelines.settings import PROJECT_ROOT
+from pipelines.settings import SAMPLE_ARTICLES
 from pipelines.models import RunInfo
 from pipelines.store import IndexNames
 from pipelines.kibana import run_documents_data_view_id, saved_objects
@@ -54,7 +54,7 @@ def test_rison_quotes_and_escapes_what_kibana_expects():
 @pytest.mark.airflow
 def test_ingestion_task_links_to_its_runs_documents_through_the_api_server(airflow_services, tmp_path):
     folder = tmp_path / "link-articles"
-    shutil.copytree(PROJECT_ROOT / "samples" / "articles" / "tech", folder)
+    shutil.copytree(SAMPLE_ARTICLES / "tech", folder)
     airflow_services.wait_for_dag("newsflow_folder")
     airflow_services.unpause("newsflow_folder")
     run_id = airflow_services.trigger("newsflow_folder", {"folder": str(folder)})

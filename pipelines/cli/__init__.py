@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipelines import __version__
 from pipelines.cli.output import print_err
 from pipelines.errors import ClusterRefusedWrites, NewsflowError, Stage
-from pipelines.settings import Settings
+from pipelines.settings import SAMPLE_ARTICLES, Settings
 
 
 def _date(value: str):  # noqa: ANN202 — argparse type
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pipelines.cli.search import FACET_OPTIONS
 
     parser = argparse.ArgumentParser(prog="newsflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"newsflow {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     es = commands.add_parser("es", help="the embedded local Elasticsearch node")
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         polled = sources.add_parser(
             kind, help=f"poll {kind} (conditional GET, ttl, Retry-After) and ingest what is new"
         )
-        polled.add_argument("--config", help=f"list (default: NEWSFLOW_{kind.upper()}_CONFIG or {config} in the checkout)")
+        polled.add_argument("--config", help=f"list (default: NEWSFLOW_{kind.upper()}_CONFIG or the bundled {config})")
         polled.add_argument(f"--{unit}", dest="only", action="append", metavar="NAME", help=f"only this {unit} (repeatable)")
         polled.add_argument("--force", action="store_true", help="poll even if not due (Retry-After is still honoured)")
         _ingest_options(polled)
@@ -121,10 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
     airflow.set_defaults(handler=_handler("demo", "cmd_airflow"))
 
-    from pipelines.cli.demo import SAMPLE_FOLDER
-
     demo = commands.add_parser("demo", help="start Elasticsearch, ingest the samples through Airflow, search")
-    demo.add_argument("--folder", default=str(SAMPLE_FOLDER))
+    demo.add_argument("--folder", default=str(SAMPLE_ARTICLES))
     demo.add_argument("--query", default="climate")
     demo.set_defaults(handler=_handler("demo", "cmd_demo"))
     return parser

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli.output import print_err
-from pipelines.settings import PROJECT_ROOT, Settings
-
-SAMPLE_FOLDER = PROJECT_ROOT / "samples" / "articles"
+from pipelines.settings import Settings
 
 
 def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
