@@ -45,7 +45,7 @@ def test_every_source_has_the_same_acquisition_shape_and_one_asset_event_per_run
 
     for dag_id in ACQUISITION_DAGS:
         dag = dag_bag.get_dag(dag_id)
-        assert {t.task_id for t in dag.tasks} == {"prepare", "plan", "acquire", "summarize"}, dag_id
+        assert {t.task_id for t in dag.tasks} == {"plan", "acquire", "summarize"}, dag_id
         acquire = dag.get_task("acquire")
         assert acquire.map_index_template == "{{ unit_label }}" and acquire.max_active_tis_per_dagrun == 4
         assert acquire.outlets == []  # one Asset event per run, from summarize, so one enrich run follows

@@ -36,7 +36,7 @@ def _summary(run) -> dict:
 def test_feeds_dag_is_scheduled_and_maps_one_task_per_feed(dag_bag):
     assert not any("news_feeds" in path for path in dag_bag.import_errors)
     dag = dag_bag.get_dag("news_feeds")
-    assert {t.task_id for t in dag.tasks} == {"prepare", "plan", "acquire", "summarize"}
+    assert {t.task_id for t in dag.tasks} == {"plan", "acquire", "summarize"}
     assert dag.get_task("acquire").map_index_template == "{{ unit_label }}"
     assert dag.get_task("summarize").trigger_rule == "all_done"
     assert dag.timetable.expression == "*/15 * * * *"

@@ -93,9 +93,10 @@ def acquisition_dag(
     kibana_link: bool = False,
 ):  # noqa: ANN201 — a DAG
     """The one acquisition shape every source's DAG has:
-    ``prepare`` → ``plan`` (the run's units) → ``acquire`` (one mapped task per unit, into the raw
-    store) → ``summarize`` (every unit's outcome, and one ``newsflow_raw_articles`` Asset event, so
-    exactly one ``newsflow_enrich`` run follows). Only units, ids and counts travel through XCom.
+    ``plan`` (indices in place, the run's units) → ``acquire`` (one mapped task per unit, into the
+    raw store) → ``summarize`` (every unit's outcome, and one ``newsflow_raw_articles`` Asset event,
+    so exactly one ``newsflow_enrich`` run follows). Only units, ids and counts travel through XCom.
+    Each task start costs seconds, so there is no task that only prepares.
 
     ``plan(context, params)`` returns the units (``tasks.plan`` or ``tasks.inbox_work``); a
     ``force`` Param, when the DAG has one, is handed to the source.
@@ -108,14 +109,11 @@ def acquisition_dag(
          max_active_runs=max_active_runs, tags=["newsflow", "ingestion", *tags], default_args=DEFAULT_ARGS,
          params=params)
     def acquisition():
-        @task
-        def prepare() -> str:
-            from pipelines.orchestration.tasks import prepare
-
-            return prepare(settings())
-
         @task(task_id="plan")
         def plan_units(params: dict | None = None) -> list[dict]:
+            from pipelines.orchestration.tasks import prepare
+
+            prepare(settings())  # before any mapped task writes
             return plan(get_current_context(), params or {})
 
         @acquire_decorator(map_index_template="{{ unit_label }}", max_active_tis_per_dagrun=max_active_units,
@@ -141,7 +139,6 @@ def acquisition_dag(
             return summary
 
         planned = plan_units()
-        prepare() >> planned
         summarize(acquire.expand(work=planned), planned)
 
     return acquisition()
