@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from pipelines.cli.output import print_err
 from pipelines.settings import Settings

@@ -29,12 +29,6 @@ class StoreResult:
     def doc_ids(self) -> list[str]:
         return [article.doc_id for article in self.articles]
 
-    def add(self, other: StoreResult) -> None:
-        self.articles += other.articles
-        self.stored += other.stored
-        self.unchanged += other.unchanged
-        self.failures += other.failures
-
     def counts(self) -> dict[str, int]:
         return {"articles": len(self.articles), "stored": self.stored, "unchanged": self.unchanged,
                 "failed": len(self.failures)}
