@@ -8,13 +8,13 @@ import pytest
 
 from pipelines.extraction.metadata import (
     detect_language,
-    extract_keywords,
     lead_summary,
     reading_time_minutes,
     resolve_date,
     resolve_dates,
     split_sentences,
 )
+from pipelines.extraction.keywords import candidate_phrases, extract_keywords
 from pipelines.deduplication import SignatureIndex, band_keys, best_match, signature, similarity
 
 PUBLISHED = datetime(2016, 3, 19, 9, 30, tzinfo=UTC)  # a Saturday
@@ -78,7 +78,7 @@ def test_resolve_dates_keeps_first_mention_order_without_repeats():
 
 
 def test_keywords_complement_entity_names():
-    keywords = extract_keywords(STORY, names=["Rotterdam", "North Sea", "Eiffel Tower"])
+    keywords = extract_keywords(split_sentences(STORY), names=["Rotterdam", "North Sea", "Eiffel Tower"])
     assert 3 <= len(keywords) <= 10
     assert any("barrier" in k.lower() for k in keywords)
     for keyword in keywords:
@@ -89,7 +89,33 @@ def test_keywords_complement_entity_names():
 
 
 def test_keywords_of_a_tiny_text_are_empty():
-    assert extract_keywords("Short text.") == ()
+    assert extract_keywords(["Short text."]) == ()
+
+
+def test_keyword_scores_favour_repeated_words_over_one_off_ones():
+    ranked = [phrase.casefold() for phrase, _ in candidate_phrases(split_sentences(STORY))]
+    # "barrier" is in four of six sentences; "hollow" once, late.
+    assert ranked.index("barrier") < ranked.index("hollow")
+    assert "storm surge barrier" in ranked[:3]
+
+
+def test_keywords_never_start_or_end_with_a_stop_word_and_skip_numbers():
+    for phrase, _ in candidate_phrases(split_sentences(STORY)):
+        words = phrase.casefold().split()
+        assert words[0] not in {"the", "of", "a", "its"} and words[-1] not in {"the", "of", "a", "its"}
+        assert not any(word.isdigit() for word in words)
+
+
+def test_keywords_use_the_documents_language_stop_words():
+    german = split_sentences(
+        "Die Regierung in Berlin hat am Montag ein neues Gesetz zum Klimaschutz beschlossen. "
+        "Das Gesetz soll den Ausstoß von Kohlendioxid bis 2030 halbieren. "
+        "Kritiker sagen, das Gesetz gehe nicht weit genug."
+    )
+    keywords = [k.casefold().split() for k in extract_keywords(german, "de")]
+    assert any("gesetz" in words for words in keywords)
+    german_stop_words = {"die", "das", "den", "von", "ein", "zum", "am", "bis"}
+    assert not german_stop_words & {word for words in keywords for word in (words[0], words[-1])}
 
 
 def test_lead_summary_keeps_whole_sentences_within_budget():

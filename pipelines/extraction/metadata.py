@@ -1,7 +1,9 @@
-"""Document-level enrichment beside the entities: language, keywords, mentioned dates, lead summary, reading time.
+"""Document-level enrichment beside the entities: language, mentioned dates, lead summary, reading time.
+
+Keywords are in ``pipelines.extraction.keywords``.
 
 Pure functions over text; the libraries they use carry their models and data in the installed
-packages (py3langid's model, YAKE's stopword lists, dateparser's locale data): nothing is
+packages (py3langid's model, dateparser's locale data): nothing is
 downloaded at run time.
 """
 
@@ -14,8 +16,6 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from pipelines.extraction.entities import TITLE_HEADS
-
 # Languages a news pipeline meets; restricting the classifier to them keeps short English
 # texts from being called Frisian or Nigerian Pidgin.
 NEWS_LANGUAGES = tuple(
@@ -24,7 +24,6 @@ NEWS_LANGUAGES = tuple(
 MIN_LANGUAGE_CONFIDENCE = 0.6
 WORDS_PER_MINUTE = 230
 SUMMARY_MAX_CHARS = 300
-KEYWORDS_PER_DOCUMENT = 10
 
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -35,8 +34,6 @@ _RESOLVABLE_DATE = re.compile(
     rf"^(?:{_DATE_WORD},?(?:\s+|$))+$|^(?:yesterday|today|tomorrow)$|^(?:this|last|next) (?:year|month)$"
 )
 _LEADING_DATE_WORDS = re.compile(r"^(?:on|the|since|by|until|in|early|late)\s+", re.IGNORECASE)
-_FUNCTION_WORDS = frozenset("and or but nor on in at to for with by from as than that which und et y e och og".split())
-_ARABIC_ARTICLE = re.compile(r"^(?:al|el)-")  # "Assad" is part of "Bashar al-Assad"
 _YEAR = re.compile(r"\b\d{4}\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'\u201c\u2018(]?[A-Z0-9\u00C0-\u024F])")
 
@@ -59,43 +56,6 @@ def detect_language(text: str, *, default: str = "en") -> str:
     if language != default and confidence < MIN_LANGUAGE_CONFIDENCE:
         return default
     return language
-
-
-@cache
-def _keyword_extractor(language: str) -> Any:
-    import yake
-
-    return yake.KeywordExtractor(lan=language, n=3, dedup_lim=0.7, top=KEYWORDS_PER_DOCUMENT * 4)
-
-
-def extract_keywords(
-    text: str, language: str = "en", *, names: Iterable[str] = (), limit: int = KEYWORDS_PER_DOCUMENT
-) -> tuple[str, ...]:
-    """The document's key phrases by YAKE (best first).
-
-    ``names`` are the document's canonical entities: a phrase that holds part of one ("Kenyan
-    rival Samuel", "Syrian President Bashar") is dropped, a phrase that is exactly one is kept, so
-    keywords complement the entity facets instead of repeating them in fragments.
-    """
-    if len(text.split()) < 5:
-        return ()
-    exact_names = {name.casefold() for name in names}
-    name_words = {form for name in exact_names for word in name.split() for form in (word, _ARABIC_ARTICLE.sub("", word))}
-    phrases: list[str] = []
-    for phrase, _score in _keyword_extractor(language).extract_keywords(text):
-        words = phrase.casefold().split()
-        if phrase.casefold() not in exact_names and name_words.intersection(words):
-            continue
-        if any(word in TITLE_HEADS for word in words):
-            continue  # "Defense Minister": an office, not a topic
-        if any(word in _FUNCTION_WORDS for word in words):
-            continue  # "Damascus and inspected", "Marathon on Sunday": spans two phrases
-        if any(set(words) <= set(kept.lower().split()) for kept in phrases):
-            continue  # "Defense Ministry" after "Russian Defense Ministry"
-        phrases.append(phrase)
-        if len(phrases) == limit:
-            break
-    return tuple(phrases)
 
 
 @cache
