@@ -23,9 +23,11 @@ duplicate (same or nearly the same content as another document: written with
 from __future__ import annotations
 
 import logging
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from concurrent.futures import Future
+from functools import cache, partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from pipelines.sinks import Sink
     from pipelines.sources import SourceContext
     from pipelines.store import Store
+    from pipelines.workers import BatchRunner
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +174,7 @@ class Pipeline:
         self._sink = sink
         self._components = list(components) if components is not None else None
         self._prepared = False
+        self._runner: BatchRunner | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
@@ -231,6 +235,9 @@ class Pipeline:
         return self
 
     def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         if self._sink is not None:
             self._sink.close()
         if self._store is not None:
@@ -282,27 +289,71 @@ class Pipeline:
 
     def enrich(self, items: Iterable[Item], run: RunInfo, *, force: bool = False,
                progress: Progress | None = None) -> IngestSummary:
-        """Raw articles through the components and into the sink, in batches; then make them searchable."""
+        """Raw articles through the components and into the sink, in batches; then make them searchable.
+
+        The parallel components (clean, extract) of batch *n + 1* run — on ``settings.workers``
+        processes — while a writer thread runs the ordered ones (deduplicate) and writes batch *n*.
+        """
         self.prepare()
         for component in self.components:
             if hasattr(component, "begin_run"):
                 component.begin_run()
+        from pipelines.workers import OrderedWriter
+
+        runner = self._batch_runner()
+        writer = OrderedWriter(
+            lambda job: self._finish_batch(*job, run), depth=runner.workers + 1,
+            on_done=(lambda summary: progress(summary.seen)) if progress else None,
+        )
+        try:
+            for batch in batches(items, self.settings.batch_size):
+                failures = [item for item in batch if isinstance(item, Failure)]
+                raws = [item for item in batch if isinstance(item, RawArticle)]
+                fingerprints = self.sink.fingerprints([raw.doc_id for raw in raws])
+                changed = raws if force else [raw for raw in raws if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
+                writer.put((batch, raws, changed, failures, runner.submit(changed)))
+        except BaseException:
+            with contextlib.suppress(BaseException):  # the first error is the one to report
+                writer.close()
+            raise
         summary = IngestSummary()
-        for batch in batches(items, self.settings.batch_size):
-            summary = summary.add(self._enrich_batch(batch, run, force=force))
-            if progress:
-                progress(len(batch))
+        for done in writer.close():
+            summary = summary.add(done)
         self.sink.flush()
         return summary
 
-    def _enrich_batch(self, batch: list[Item], run: RunInfo, *, force: bool) -> IngestSummary:
-        failures = [item for item in batch if isinstance(item, Failure)]
-        raws = [item for item in batch if isinstance(item, RawArticle)]
-        fingerprints = self.sink.fingerprints([raw.doc_id for raw in raws])
-        changed = raws if force else [raw for raw in raws if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
+    def _batch_runner(self) -> BatchRunner:
+        """The worker processes for the parallel components, started once per pipeline (after the model loaded)."""
+        if self._runner is None:
+            from pipelines.workers import BatchRunner
 
-        items: list[Any] = changed
-        for component in self.components:
+            parallel, _ = self._split_components()
+            for component in parallel:
+                if hasattr(component, "load"):
+                    component.load()
+            self._runner = BatchRunner(partial(self._run_all, parallel), self.settings.workers)
+        return self._runner
+
+    def _split_components(self) -> tuple[list[Component], list[Component]]:
+        """The leading components that are pure functions of their input, and the rest (run in order)."""
+        count = 0
+        while count < len(self.components) and getattr(self.components[count], "parallel", False):
+            count += 1
+        return self.components[:count], self.components[count:]
+
+    @classmethod
+    def _run_all(cls, components: Sequence[Component], items: list[Any]) -> tuple[list[Any], list[Failure]]:
+        failures: list[Failure] = []
+        for component in components:
+            items = cls._run(component, items, failures)
+        return items, failures
+
+    def _finish_batch(self, batch: list[Item], raws: list[RawArticle], changed: list[RawArticle],
+                      failures: list[Failure], extracted: Future[tuple[list[Any], list[Failure]]], run: RunInfo) -> IngestSummary:
+        items, parallel_failures = extracted.result()
+        failures = failures + parallel_failures
+        _, ordered = self._split_components()
+        for component in ordered:
             items = self._run(component, items, failures)
 
         rejected = self.sink.write(items, run)
@@ -379,25 +430,30 @@ class Pipeline:
 
     def run(self, kind: str, run: RunInfo, *, force: bool = False, progress: Progress | None = None,
             on_total: Callable[[int], None] | None = None, **options: Any) -> tuple[IngestSummary, list[dict[str, Any]]]:
-        """Every unit of a source acquired, each followed at once by the enrichment of its articles
-        (the CLI's path: one process, nothing handed through XCom). Returns the summary and the
-        units' report rows."""
+        """Every unit of a source acquired, its articles streaming into one enrichment (the CLI's
+        path: one process, nothing handed through XCom; unit *n + 1* is acquired while unit *n* is
+        extracted). Returns the summary and the units' report rows."""
         works = self.plan(kind, **options)
         if on_total:
             on_total(sum(len(work["unit"].get("files", ())) for work in works) or len(works))
-        summary, reports = IngestSummary(), []
+        reports: list[dict[str, Any]] = []
+        acquisition_failures: list[Failure] = []
         context = self.context(run, force=force)
-        try:
+
+        def acquired_articles() -> Iterator[RawArticle]:
             for work in works:
                 acquired = self.acquire(work, run, context=context)
                 reports.append(acquired.report)
-                summary = summary.add(IngestSummary.of_failures(acquired.stored.failures))
+                acquisition_failures.extend(acquired.stored.failures)
                 if progress and acquired.stored.failures:
                     progress(len(acquired.stored.failures))
-                summary = summary.add(self.enrich(acquired.stored.articles, run, force=force, progress=progress))
+                yield from acquired.stored.articles
+
+        try:
+            summary = self.enrich(acquired_articles(), run, force=force, progress=progress)
         finally:
             context.close()
-        return summary, reports
+        return IngestSummary.of_failures(acquisition_failures).add(summary), reports
 
 
 def describe_failure(failure: Failure) -> str:

@@ -35,6 +35,14 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "newsflow"
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsflow"
 
@@ -166,7 +174,7 @@ class Settings:
     components: tuple[str, ...] = DEFAULT_COMPONENTS  # enrichment components, in order (registry names)
     spacy_model: str = "en_core_web_sm"
     batch_size: int = 64
-    spacy_n_process: int = 1  # spaCy worker processes per extraction stage
+    workers: int = 1  # processes that clean and extract; from_env defaults it to the usable cores
     cleaning_config: Path | None = None  # YAML with extra shortcode and boilerplate rules
     max_article_chars: int = 2_000_000  # a longer body is dead-lettered by the cleaner, not cleaned
     feeds_config: Path = DEFAULT_FEEDS_CONFIG
@@ -221,7 +229,8 @@ class Settings:
             ),
             spacy_model=env.str("NEWSFLOW_SPACY_MODEL", "en_core_web_sm") or "en_core_web_sm",
             batch_size=env.int("NEWSFLOW_BATCH_SIZE", 64),
-            spacy_n_process=env.int("NEWSFLOW_SPACY_N_PROCESS", 1),
+            # NEWSFLOW_SPACY_N_PROCESS is the older name of the same setting.
+            workers=env.int("NEWSFLOW_WORKERS", env.int("NEWSFLOW_SPACY_N_PROCESS", usable_cores())),
             cleaning_config=env.path("NEWSFLOW_CLEANING_CONFIG"),
             max_article_chars=env.int("NEWSFLOW_MAX_ARTICLE_CHARS", 2_000_000),
             feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG") or DEFAULT_FEEDS_CONFIG,
@@ -243,8 +252,8 @@ class Settings:
             raise ConfigError(f"NEWSFLOW_BATCH_SIZE must be at least 1, got {self.batch_size}")
         if self.max_article_chars < 1:
             raise ConfigError(f"NEWSFLOW_MAX_ARTICLE_CHARS must be at least 1, got {self.max_article_chars}")
-        if self.spacy_n_process < 1:
-            raise ConfigError(f"NEWSFLOW_SPACY_N_PROCESS must be at least 1, got {self.spacy_n_process}")
+        if self.workers < 1:
+            raise ConfigError(f"NEWSFLOW_WORKERS must be at least 1, got {self.workers}")
         if self.index_prefix != self.index_prefix.lower() or any(c in self.index_prefix for c in ' "*\\/,|>?<'):
             raise ConfigError(
                 f"NEWSFLOW_INDEX_PREFIX must be a lowercase Elasticsearch index name prefix, got {self.index_prefix!r}"

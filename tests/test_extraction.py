@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipelines.settings import Settings
+from pipelines.settings import Settings, usable_cores
 from pipelines.extraction.entities import normalize_surface
 from pipelines.errors import ConfigError, ModelNotFoundError
 from pipelines.extraction import Extractor, load_model
@@ -109,15 +109,9 @@ def test_mentioned_dates_resolve_against_publication(extractor):
     assert enriched.minhash == ()  # signing is the deduplicate component's job
 
 
-def test_n_process_is_configurable_from_the_environment():
-    assert Settings.from_env({"NEWSFLOW_SPACY_N_PROCESS": "2"}).spacy_n_process == 2
-    assert Settings.from_env({}).spacy_n_process == 1
-    with pytest.raises(ConfigError, match="NEWSFLOW_SPACY_N_PROCESS"):
-        Settings.from_env({"NEWSFLOW_SPACY_N_PROCESS": "0"})
-
-
-def test_two_worker_processes_give_the_same_result():
-    bodies = [f"{ARTICLE} Story {n}." for n in range(4)]
-    single = [a.facets for a in Extractor(batch_size=2).pipe([_clean(b) for b in bodies])]
-    multi = [a.facets for a in Extractor(batch_size=2, n_process=2).pipe([_clean(b) for b in bodies])]
-    assert multi == single
+def test_worker_processes_are_configurable_and_default_to_the_usable_cores():
+    assert Settings.from_env({"NEWSFLOW_WORKERS": "3"}).workers == 3
+    assert Settings.from_env({"NEWSFLOW_SPACY_N_PROCESS": "2"}).workers == 2  # the older name
+    assert Settings.from_env({}).workers == usable_cores()
+    with pytest.raises(ConfigError, match="NEWSFLOW_WORKERS"):
+        Settings.from_env({"NEWSFLOW_WORKERS": "0"})

@@ -164,6 +164,44 @@ def test_ingestion_without_a_cluster_writes_json_lines_idempotently(tmp_path, mo
     assert [(row["stage"], row["source_ref"]) for row in page.rows] == [("read", "broken.json")]
 
 
+def _documents(path) -> dict[str, dict[str, Any]]:
+    volatile = {"indexed_at", "fetched_at", "date", "run_id", "dag_id"}  # when, not what
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return {line["doc_id"]: {k: v for k, v in line.items() if k not in volatile} for line in lines}
+
+
+def test_worker_processes_enrich_exactly_as_one_process_and_live_for_the_pipeline(tmp_path, monkeypatch):
+    """Two forked workers give the same documents as cleaning and extracting in-process, and are
+    started once per pipeline: a second enrichment reuses them (the model loads once per process)."""
+    monkeypatch.setenv("NEWSFLOW_ES_URL", "http://127.0.0.1:9")  # nothing listens: no cluster is used
+    results = {}
+    for workers in (1, 2):
+        output = tmp_path / f"workers-{workers}.jsonl"
+        settings = Settings.from_env({"NEWSFLOW_STATE_DIR": str(tmp_path / f"state-{workers}")}).with_changes(
+            sink=f"jsonl:{output}", workers=workers, batch_size=3
+        )
+        pipeline = Pipeline(settings)
+        try:
+            summary, _ = pipeline.run("folder", RunInfo("first"), folder=str(SAMPLE_ARTICLES))
+            assert summary.counts() == {"seen": 12, "indexed": 12, "unchanged": 0, "duplicate": 0, "failed": 0}
+            runner = pipeline._batch_runner()
+            assert runner.workers == workers
+            pids = _worker_pids(runner)
+            forced, _ = pipeline.run("folder", RunInfo("again"), folder=str(SAMPLE_ARTICLES), force=True)
+            assert forced.indexed == 12
+            assert _worker_pids(runner) == pids  # the same processes did the second run
+        finally:
+            pipeline.close()
+        results[workers] = _documents(output)
+    assert len(results[1]) == 12
+    assert results[2] == results[1]
+
+
+def _worker_pids(runner) -> set[int]:
+    pool = runner._pool
+    return set(pool._processes) if pool is not None else {0}
+
+
 @pytest.mark.elasticsearch
 def test_export_writes_the_indexed_articles_as_json_lines(isolated_settings, es_client, names, tmp_path, capsys):
     from pipelines.cli import main

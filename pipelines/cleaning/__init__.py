@@ -213,6 +213,7 @@ class Cleaner:
 
     name = "clean"
     stage = Stage.CLEAN
+    parallel = True  # a pure function of its input: may run in worker processes
 
     def __init__(self, config: CleaningConfig = DEFAULT_CONFIG, *, max_chars: int = DEFAULT_MAX_CHARS) -> None:
         self.config = config

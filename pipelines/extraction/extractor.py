@@ -2,12 +2,13 @@
 
 ``Extractor`` is the ``extract`` component of the pipeline.
 
-The model is loaded once per ``Extractor`` and run with ``nlp.pipe`` (``n_process`` workers)
-with every component the facets do not need disabled (tagger, parser, lemmatizer), which
-roughly doubles throughput. Each article's language is detected first; articles in another
+The model is loaded once per process and run with ``nlp.pipe`` with every component the facets
+do not need disabled (tagger, parser, lemmatizer), which roughly doubles throughput. Using
+more cores is the pipeline's job (``pipelines.workers``): each worker process runs a whole
+extractor, so keywords, dates and entity rules are spread over the cores as well as NER. Each article's language is detected first; articles in another
 language than the model's skip NER. Raw NER mentions become one canonical value per entity in
-``pipelines.extraction.entities``; keywords, dates, summary and reading time come from
-``pipelines.extraction.metadata``.
+``pipelines.extraction.entities``; keywords from ``pipelines.extraction.keywords``; dates,
+summary and reading time from ``pipelines.extraction.metadata``.
 No model is ever downloaded at run time: it must be installed as a package.
 """
 
@@ -20,9 +21,9 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import ExtractionError, ModelNotFoundError, Stage
 from pipelines.extraction.entities import Mention, canonicalize, facet_values
+from pipelines.extraction.keywords import extract_keywords
 from pipelines.extraction.metadata import (
     detect_language,
-    extract_keywords,
     lead_summary,
     reading_time_minutes,
     resolve_dates,
@@ -104,15 +105,19 @@ class Extractor:
 
     name = "extract"
     stage = Stage.EXTRACT
+    parallel = True  # a pure function of its input: may run in worker processes
 
     model_name: str = "en_core_web_sm"
     batch_size: int = 64
-    n_process: int = 1
     _nlp: Language | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Extractor:
-        return cls(model_name=settings.spacy_model, batch_size=settings.batch_size, n_process=settings.spacy_n_process)
+        return cls(model_name=settings.spacy_model, batch_size=settings.batch_size)
+
+    def load(self) -> None:
+        """Load the model now (before worker processes fork, so they share it)."""
+        self.nlp  # noqa: B018
 
     @property
     def nlp(self) -> Language:
@@ -130,9 +135,7 @@ class Extractor:
         articles = list(articles) if not isinstance(articles, Sequence) else articles
         languages = [detect_language(article.body, default=self.nlp.lang) for article in articles]
         in_model_language = [a for a, lang in zip(articles, languages, strict=True) if lang == self.nlp.lang]
-        docs = self.nlp.pipe(
-            (article.body for article in in_model_language), batch_size=self.batch_size, n_process=self.n_process
-        )
+        docs = self.nlp.pipe((article.body for article in in_model_language), batch_size=self.batch_size)
         model = self.model_version
         for article, language in zip(articles, languages, strict=True):
             if language == self.nlp.lang:
@@ -155,7 +158,7 @@ class Extractor:
                 facets=facets,
                 model=model,
                 keywords=extract_keywords(
-                    article.body, language, names=(e.text for e in entities if e.label not in _NOT_NAMES)
+                    sentences, language, names=(e.text for e in entities if e.label not in _NOT_NAMES)
                 ),
                 dates_mentioned=resolve_dates(date_expressions, article.raw.published_at),
                 summary=lead_summary(sentences),
