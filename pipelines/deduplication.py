@@ -8,7 +8,7 @@ documents earlier in the same run (``SignatureIndex``).
 
 Headlines are left out on purpose: a re-headlined copy of a story is still the same story.
 
-``Deduplicator`` is the ``deduplicate`` component: it signs each article and marks exact copies
+``Signer`` is the ``sign`` component; ``Deduplicator`` is the ``deduplicate`` component: it marks exact copies
 (same content hash) and near copies of what the sink holds, or of an earlier article of the run,
 with ``duplicate_of``; they are still written, so nothing is lost, and counted as duplicates.
 """
@@ -117,6 +117,21 @@ class SignatureIndex:
         return best_match(sig, {doc_id: self._signatures[doc_id] for doc_id in candidates}, exclude=exclude)
 
 
+class Signer:
+    """The ``sign`` component: each article's MinHash signature (a pure function of its body, so it
+    runs in the worker processes beside extraction, not in the process that writes)."""
+
+    name = "sign"
+    stage = Stage.DEDUPLICATE
+    parallel = True
+
+    def __call__(self, article: EnrichedArticle) -> EnrichedArticle:
+        return replace(article, minhash=signature(article.clean.body))
+
+    def pipe(self, articles: Sequence[EnrichedArticle]) -> Iterator[EnrichedArticle]:
+        return (self(article) for article in articles)
+
+
 class Deduplicator:
     """Marks exact and near copies (see the module docstring); its memory of the run is reset by ``begin_run``."""
 
@@ -141,7 +156,8 @@ class Deduplicator:
         return next(self.pipe([article]))
 
     def pipe(self, articles: Sequence[EnrichedArticle]) -> Iterator[EnrichedArticle]:
-        signed = [replace(article, minhash=signature(article.clean.body)) for article in articles]
+        # Signed by the ``sign`` component when it ran first; a pipeline without it signs here.
+        signed = [article if article.minhash else replace(article, minhash=signature(article.clean.body)) for article in articles]
         held_by_hash = self.sink.originals_by_hash([article.raw.content_hash for article in signed])
         held_nearly = self.sink.near_originals({article.raw.doc_id: article.minhash for article in signed})
         for article in signed:

@@ -77,6 +77,12 @@ def _extractor(pipeline: Pipeline) -> Component:
     return Extractor.from_settings(pipeline.settings)
 
 
+def _signer(pipeline: Pipeline) -> Component:
+    from pipelines.deduplication import Signer
+
+    return Signer()
+
+
 def _deduplicator(pipeline: Pipeline) -> Component:
     from pipelines.deduplication import Deduplicator
 
@@ -85,6 +91,7 @@ def _deduplicator(pipeline: Pipeline) -> Component:
 
 COMPONENTS.register("clean", _cleaner)
 COMPONENTS.register("extract", _extractor)
+COMPONENTS.register("sign", _signer)
 COMPONENTS.register("deduplicate", _deduplicator)
 
 BUCKETS = ("seen", "indexed", "unchanged", "duplicate", "failed")

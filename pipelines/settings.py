@@ -25,7 +25,7 @@ SAMPLE_ARTICLES = DATA_DIR / "samples" / "articles"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_USER_AGENT = f"newsflow/{__version__} (news feed reader; conditional GET, honours Retry-After and ttl)"
-DEFAULT_COMPONENTS = ("clean", "extract", "deduplicate")
+DEFAULT_COMPONENTS = ("clean", "extract", "sign", "deduplicate")
 
 
 def default_state_dir() -> Path:

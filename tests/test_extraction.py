@@ -106,7 +106,7 @@ def test_mentioned_dates_resolve_against_publication(extractor):
     enriched = extractor(CleanArticle(raw=raw, title=None, body=ARTICLE))
     assert enriched.dates_mentioned == ("2026-01-06", "2026-03")
     assert enriched.summary.startswith("Norwegian Prime Minister") and enriched.reading_time_minutes == 1
-    assert enriched.minhash == ()  # signing is the deduplicate component's job
+    assert enriched.minhash == ()  # signing is the sign component's job
 
 
 def test_worker_processes_are_configurable_and_default_to_the_usable_cores():
@@ -115,3 +115,11 @@ def test_worker_processes_are_configurable_and_default_to_the_usable_cores():
     assert Settings.from_env({}).workers == usable_cores()
     with pytest.raises(ConfigError, match="NEWSFLOW_WORKERS"):
         Settings.from_env({"NEWSFLOW_WORKERS": "0"})
+
+
+def test_the_model_version_is_read_without_loading_the_model():
+    """An unchanged re-run compares versions only: it must not pay for loading spaCy's model."""
+    extractor = Extractor()
+    version = extractor.model_version
+    assert extractor._nlp is None
+    assert version == f"en_core_web_sm-{load_model('en_core_web_sm').meta['version']}"

@@ -79,7 +79,7 @@ COMPONENTS.register("vowels", lambda pipeline: VowelCounter())
 
 @pytest.mark.elasticsearch
 def test_a_source_and_a_component_registered_outside_the_package_flow_to_elasticsearch(isolated_settings, es_client, names):
-    components = (*DEFAULT_COMPONENTS[:2], "vowels", DEFAULT_COMPONENTS[2])  # clean, extract, vowels, deduplicate
+    components = (*DEFAULT_COMPONENTS[:2], "vowels", *DEFAULT_COMPONENTS[2:])  # clean, extract, vowels, sign, deduplicate
     pipeline = Pipeline(isolated_settings.with_changes(components=components), client=es_client)
 
     summary, reports = pipeline.run("toy-wire", RunInfo("toy-run"))

@@ -14,9 +14,12 @@ No model is ever downloaded at run time: it must be installed as a package.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.errors import ExtractionError, ModelNotFoundError, Stage
@@ -53,6 +56,20 @@ _LABEL_TO_FACET = {label: facet for facet, labels in FACET_LABELS.items() for la
 _NOT_NAMES = frozenset({"DATE"})
 _NEEDED_COMPONENTS = ("tok2vec", "ner", "senter")
 _TITLE_MAX_CHARS = 160
+
+
+@cache
+def installed_model_version(name: str) -> str | None:
+    """The version of the installed model package ``name`` (or its fallback), read from its
+    ``meta.json`` without loading the model: deciding that nothing changed needs no model."""
+    for candidate in (name, *MODEL_FALLBACKS.get(name, ())):
+        spec = importlib.util.find_spec(candidate)
+        if spec is None or spec.origin is None:
+            continue
+        meta = Path(spec.origin).parent / "meta.json"
+        if meta.is_file():
+            return json.loads(meta.read_text(encoding="utf-8")).get("version")
+    return None
 
 
 @cache
@@ -128,7 +145,8 @@ class Extractor:
     @property
     def model_version(self) -> str:
         # Named as asked: a republished fallback package carries the same files as the official model.
-        return f"{self.model_name}-{self.nlp.meta['version']}"
+        version = installed_model_version(self.model_name) or self.nlp.meta["version"]
+        return f"{self.model_name}-{version}"
 
     def pipe(self, articles: Iterable[CleanArticle]) -> Iterator[EnrichedArticle]:
         """Enrich in order; only articles in the model's language go through spaCy, in batches."""
