@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from plugin_page import render_operations_page
 from pipelines.health import SourceHealth, recent_health
 from pipelines.models import RunInfo
 from pipelines.orchestration.airflow import report_health_alerts  # imported first: Airflow sets up logging on import
@@ -154,6 +155,12 @@ def test_a_source_changing_shape_alerts_once_and_ordinary_variation_never(pipeli
     assert rows[(FIRST_DAY + timedelta(days=NORMAL_DAYS - 1)).isoformat()]["baseline_days"] == NORMAL_DAYS - 1
     health = SourceHealth(es_client, pipeline.store.names, pipeline.settings.health)
     assert health.update(change_day, ["feed:harbour"]) == []
+
+    status, page = render_operations_page(es_client, pipeline.settings)
+    assert len(status["health"]) == NORMAL_DAYS + CHANGED_DAYS
+    assert "feed:harbour" in page and "ALERT" in page and "median_body_words" in page
+    assert page.count('<circle') == NORMAL_DAYS + CHANGED_DAYS and page.count('class="alert"') >= CHANGED_DAYS
+    assert 'class="threshold"' in page
 
 
 def test_alerts_go_through_the_failure_notification_path(caplog):

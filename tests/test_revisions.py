@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from plugin_page import render_operations_page
 from pipelines.cli import main
 from pipelines.models import RawArticle, RunInfo, stable_id
 from pipelines.pipeline import Pipeline
@@ -67,8 +68,10 @@ def test_each_new_version_is_kept_dated_and_described_on_the_article(pipeline, e
     assert article["headline_changed"] is True
     assert article["changes"]["title"] is False and article["changes"]["body"] is True  # newest vs the one before
     assert "Porto" in article["changes"]["entities_added"]
-    revised = es_client.search(index=pipeline.store.names.articles, query={"range": {"revision_count": {"gte": 1}}})
-    assert revised["hits"]["total"]["value"] == 1
+    status, page = render_operations_page(es_client, pipeline.settings)
+    (revised,) = status["revisions"]
+    assert revised["doc_id"] == DOC_ID and revised["revision_count"] == 2
+    assert "Latest revised articles" in page and CORRECTED[0] in page and "+Porto" in page
 
 
 def test_a_new_date_a_markup_change_a_revert_or_a_rerun_is_no_revision(pipeline, es_client):
