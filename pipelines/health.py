@@ -128,7 +128,7 @@ class SourceHealth:
             ongoing = {a["metric"] for doc in (*earlier[-1:], self._stored(source, day)) if doc for a in doc["alerts"]}
             new_alerts += [alert for alert in alerts if alert.metric not in ongoing]
             self.client.index(index=self.names.source_health, id=stable_id(source, day.isoformat()), document=document,
-                              refresh="wait_for")
+                              refresh=True)
         return new_alerts
 
     def _measure(self, source: str, day: date) -> dict[str, Any]:

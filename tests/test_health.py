@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from plugin_page import render_operations_page
+from pipelines.cli import main
 from pipelines.health import SourceHealth, recent_health
 from pipelines.models import RunInfo
 from pipelines.orchestration.airflow import report_health_alerts  # imported first: Airflow sets up logging on import
@@ -114,7 +115,7 @@ def _replay_day(pipeline: Pipeline, feed_url: str, day: date, run: RunInfo) -> N
     assert summary.failed == 0, summary.failures
 
 
-def test_a_source_changing_shape_alerts_once_and_ordinary_variation_never(pipeline, feed_url, es_client, caplog):
+def test_a_source_changing_shape_alerts_once_and_ordinary_variation_never(pipeline, feed_url, es_client, caplog, capsys):
     rng = random.Random(16)
     new_alerts: dict[date, list] = {}
     ids_by_day: dict[date, set[str]] = {}
@@ -161,6 +162,10 @@ def test_a_source_changing_shape_alerts_once_and_ordinary_variation_never(pipeli
     assert "feed:harbour" in page and "ALERT" in page and "median_body_words" in page
     assert page.count('<circle') == NORMAL_DAYS + CHANGED_DAYS and page.count('class="alert"') >= CHANGED_DAYS
     assert 'class="threshold"' in page
+
+    assert main(["health", "--days", "3"]) == 1  # the source's latest day is still out of line
+    printed = capsys.readouterr().out
+    assert printed.count("feed:harbour") == 3 and "median_body_words" in printed
 
 
 def test_alerts_go_through_the_failure_notification_path(caplog):

@@ -42,15 +42,16 @@ class ElasticsearchVersions:
             return {}
         from elasticsearch import helpers
 
+        self.client.indices.refresh(index=self.index)  # a forced refresh is quick; waiting for one is not
         query = {"query": {"terms": {"doc_id": list(doc_ids)}}}
         return by_article([hit["_source"] for hit in helpers.scan(self.client, index=self.index, query=query)])
 
     def save(self, versions: Sequence[dict[str, Any]]) -> None:
-        """Upsert versions (new ones, and known ones seen again); visible to ``of`` at once."""
+        """Upsert versions (new ones, and known ones seen again); ``of`` refreshes before it reads."""
         if not versions:
             return
         from elasticsearch import helpers
 
         actions = ({"_index": self.index, "_id": version_id(v["doc_id"], v["content_hash"]), "_source": v}
                    for v in versions)
-        helpers.bulk(self.client, actions, refresh="wait_for")
+        helpers.bulk(self.client, actions)
