@@ -4,6 +4,7 @@ history indexed on the article; ``newsflow revisions ID`` prints a readable word
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -114,3 +115,20 @@ def test_cli_prints_versions_and_word_diffs(pipeline, es_client, isolated_settin
 
     assert main(["revisions", "no-such-id"]) == 1
     assert "no versions" in capsys.readouterr().err
+
+
+def test_versions_without_a_cluster_live_in_the_sqlite_store(tmp_path):
+    from pipelines.settings import Settings
+
+    output = tmp_path / "articles.jsonl"
+    settings = Settings.from_env().with_changes(state_dir=tmp_path / "state", sink=f"jsonl:{output}")
+    pipeline = Pipeline(settings)
+    try:
+        for number, (version, seen) in enumerate(((FIRST, DAY), (CORRECTED, DAY + timedelta(days=1)), (FIRST, DAY + timedelta(days=2)))):
+            _deliver(pipeline, _raw(*version, seen), f"r{number}")
+        versions = pipeline.store.versions.of([DOC_ID])[DOC_ID]
+    finally:
+        pipeline.close()
+    assert [v["title"] for v in versions] == [FIRST[0], CORRECTED[0]]  # the revert made no third version
+    (line,) = [json.loads(text) for text in output.read_text().splitlines()]
+    assert line["revision_count"] == 1 and line["changes"]["entities_added"] == ["Porto"]
