@@ -13,7 +13,9 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from pipelines.orchestration.airflow import DEFAULT_ARGS, RAW_ARTICLES, enrichment_selection, run_info, settings
+from pipelines.orchestration.airflow import (
+    DEFAULT_ARGS, RAW_ARTICLES, enrichment_selection, report_health_alerts, run_info, settings,
+)
 
 
 @dag(
@@ -65,7 +67,10 @@ def newsflow_enrich():
     def summarize(results: list[dict]) -> dict:
         from pipelines.orchestration.tasks import summarize_enrichment
 
-        return summarize_enrichment(list(results))
+        context = get_current_context()
+        summary = summarize_enrichment(list(results), settings(), run_id=context["run_id"])
+        report_health_alerts(summary["health_alerts"], context)
+        return summary
 
     summarize(enrich.expand(batch=plan()))
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipelines.orchestration.airflow import DEFAULT_ARGS, run_info, settings
+from pipelines.orchestration.airflow import DEFAULT_ARGS, report_health_alerts, run_info, settings
 
 ONLY_STALE = "Only documents from an older pipeline or model version"
 EVERYTHING = "Every document in the range"
@@ -65,7 +65,10 @@ def newsflow_reprocess():
     def summarize(results: list[dict]) -> dict:
         from pipelines.orchestration.tasks import summarize_enrichment
 
-        return summarize_enrichment(list(results))
+        context = get_current_context()
+        summary = summarize_enrichment(list(results), settings(), run_id=context["run_id"])
+        report_health_alerts(summary["health_alerts"], context)
+        return summary
 
     summarize(enrich.expand(batch=plan()))
 

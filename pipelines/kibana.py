@@ -1,4 +1,5 @@
-"""Kibana content for newsflow: data views, a saved search and an overview dashboard.
+"""Kibana content for newsflow: data views, saved searches (articles, changed articles) and two
+dashboards (overview, source health).
 
 The saved objects are built from the index names, so a deployment with its own
 ``NEWSFLOW_INDEX_PREFIX`` gets objects that point at its own aliases; ``kibana/newsflow.ndjson``
@@ -59,7 +60,7 @@ def _data_view(names: IndexNames, kind: str, title: str, time_field: str | None,
 
 
 def _visualization(names: IndexNames, kind: str, title: str, vis_type: str, aggs: list[dict], data_view: str,
-                   params: dict[str, Any] | None = None) -> dict[str, Any]:
+                   params: dict[str, Any] | None = None, query: str = "") -> dict[str, Any]:
     vis_state = {"title": title, "type": vis_type, "params": params or {}, "aggs": aggs}
     return {
         "id": _id(names, kind),
@@ -69,11 +70,57 @@ def _visualization(names: IndexNames, kind: str, title: str, vis_type: str, aggs
             "visState": json.dumps(vis_state, separators=(",", ":")),
             "uiStateJSON": "{}",
             "description": "",
-            "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source()},
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source(query=query)},
         },
         "references": [
             {"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": data_view}
         ],
+    }
+
+
+def _search(names: IndexNames, kind: str, title: str, description: str, columns: list[str], sort_field: str,
+            data_view: str, query: str = "") -> dict[str, Any]:
+    return {
+        "id": _id(names, kind),
+        "type": "search",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "columns": columns,
+            "sort": [[sort_field, "desc"]],
+            "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source(query=query)},
+        },
+        "references": [
+            {"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": data_view}
+        ],
+    }
+
+
+def _dashboard(names: IndexNames, kind: str, title: str, description: str, panels_of: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first panel full width, the rest two by two below it."""
+    panels, references = [], []
+    for number, saved in enumerate(panels_of):
+        name = f"panel_{number}"
+        width = 48 if number == 0 else 24
+        panels.append({
+            "version": "8.0.0", "type": saved["type"], "panelIndex": str(number + 1), "panelRefName": name,
+            "gridData": {"x": 0 if number == 0 else 24 * ((number - 1) % 2), "y": 0 if number == 0 else 15 * ((number + 1) // 2),
+                         "w": width, "h": 15, "i": str(number + 1)},
+            "embeddableConfig": {},
+        })
+        references.append({"name": name, "type": saved["type"], "id": saved["id"]})
+    return {
+        "id": _id(names, kind),
+        "type": "dashboard",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "panelsJSON": json.dumps(panels, separators=(",", ":")),
+            "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
+            "timeRestore": False,
+            "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})},
+        },
+        "references": references,
     }
 
 
@@ -131,46 +178,69 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
         _visualization(names, "vis-dead-letters", "newsflow · dead letters by stage", "table",
                        [_count(), _terms("stage", 10)], dead["id"], table),
     ]
-    search = {
-        "id": _id(names, "search-articles"),
-        "type": "search",
-        "attributes": {
-            "title": "newsflow · articles",
-            "description": "Every indexed article, newest first, with its main facets.",
-            "columns": ["title", "source", "persons", "organizations", "locations"],
-            "sort": [[ARTICLE_TIME_FIELD, "desc"]],
-            "kibanaSavedObjectMeta": {"searchSourceJSON": _search_source()},
-        },
-        "references": [
-            {"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": articles["id"]}
-        ],
-    }
-    panels, references = [], []
-    for number, visualization in enumerate(visualizations):
-        name = f"panel_{number}"
-        width = 48 if number == 0 else 24
-        panels.append({
-            "version": "8.0.0", "type": "visualization", "panelIndex": str(number + 1), "panelRefName": name,
-            "gridData": {"x": 0 if number == 0 else 24 * ((number - 1) % 2), "y": 0 if number == 0 else 15 * ((number + 1) // 2),
-                         "w": width, "h": 15, "i": str(number + 1)},
-            "embeddableConfig": {},
-        })
-        references.append({"name": name, "type": "visualization", "id": visualization["id"]})
-    dashboard = {
-        "id": _id(names, "dashboard"),
-        "type": "dashboard",
-        "attributes": {
-            "title": "newsflow · overview",
-            "description": "Articles over time, top people, organisations and places, sources, languages, "
-                           "feed health and dead letters.",
-            "panelsJSON": json.dumps(panels, separators=(",", ":")),
-            "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
-            "timeRestore": False,
-            "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})},
-        },
-        "references": references,
-    }
-    return [_with_migration_fields(obj) for obj in (articles, dead, feeds, runs, *visualizations, search, dashboard)]
+    search = _search(names, "search-articles", "newsflow · articles",
+                     "Every indexed article, newest first, with its main facets.",
+                     ["title", "source", "persons", "organizations", "locations"], ARTICLE_TIME_FIELD, articles["id"])
+    dashboard = _dashboard(names, "dashboard", "newsflow · overview",
+                           "Articles over time, top people, organisations and places, sources, languages, "
+                           "feed health and dead letters.", visualizations)
+    changed = _search(names, "search-changed-articles", "newsflow · changed articles",
+                      "Articles whose content changed after it was first seen, most recently changed first "
+                      "(`newsflow revisions ID` shows the diffs).",
+                      ["title", "source", "revision_count", "headline_changed", "changes.entities_added",
+                       "changes.entities_removed", "first_seen_at", "last_changed_at"],
+                      "last_changed_at", articles["id"], query=CHANGED_ARTICLES_QUERY)
+    health_objects = _health_objects(names, articles["id"], changed)
+    return [_with_migration_fields(obj) for obj in (
+        articles, dead, feeds, runs, health_objects[0], *visualizations, search, dashboard, changed, *health_objects[1:],
+    )]
+
+
+CHANGED_ARTICLES_QUERY = "revision_count > 0"
+
+
+def _health_objects(names: IndexNames, articles_view: str, changed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The extraction-health data view, its visualizations and a dashboard with them and the changed
+    articles (the data view first)."""
+    health = _data_view(names, "source-health", names.source_health, "day", "newsflow extraction health")
+    line = {"type": "line", "addTooltip": True, "addLegend": True, "legendPosition": "right"}
+    table = {"perPage": 20, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": False}
+
+    def per_source_over_time(metric: str, title: str) -> dict[str, Any]:
+        return _visualization(
+            names, f"vis-health-{metric}", f"newsflow · {title} by source", "line",
+            [{"id": "1", "enabled": True, "type": "max", "schema": "metric", "params": {"field": metric}},
+             {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
+              "params": {"field": "day", "interval": "d", "min_doc_count": 1}},
+             _terms("source", 10, "group", "3")],
+            health["id"], line,
+        )
+
+    visualizations = [
+        per_source_over_time("median_body_words", "median body words"),
+        per_source_over_time("undated_share", "share without a date"),
+        per_source_over_time("boilerplate_share", "boilerplate share"),
+        per_source_over_time("entities_per_1000_words", "entities per 1,000 words"),
+        per_source_over_time("deadletter_rate", "dead-letter rate"),
+        _visualization(
+            names, "vis-health-alerts", "newsflow · health alerts", "table",
+            [{"id": "1", "enabled": True, "type": "sum", "schema": "metric", "params": {"field": "alert_count"}},
+             _terms("source", 50, "bucket", "2"), _terms("alerts.metric", 10, "bucket", "3")],
+            health["id"], table, query="alert_count > 0",
+        ),
+        _visualization(
+            names, "vis-revisions-over-time", "newsflow · revised articles over time", "histogram",
+            [_count(), {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
+                        "params": {"field": "last_changed_at", "interval": "auto", "min_doc_count": 1}}],
+            articles_view, {"type": "histogram", "addTooltip": True, "addLegend": False}, query=CHANGED_ARTICLES_QUERY,
+        ),
+    ]
+    dashboard = _dashboard(names, "dashboard-health", "newsflow · source health",
+                           "Per-source extraction health by day (median body length, undated and boilerplate "
+                           "shares, entity density, dead-letter rate), the alerts raised against each "
+                           "source's baseline, and article revisions.", [*visualizations, changed])
+    return [health, *visualizations, dashboard]
+
 
 
 def to_ndjson(objects: Iterable[dict[str, Any]]) -> str:

@@ -77,6 +77,25 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """An article's version history as indexed with it (``pipelines.revisions`` builds it).
+
+    ``revision_count`` is how many times its content (title + cleaned body) changed to a version
+    not seen before; the ``*_changed`` and ``entities_*`` fields compare the newest version with
+    the one before it.
+    """
+
+    revision_count: int
+    first_seen_at: datetime
+    last_changed_at: datetime | None = None
+    headline_changed: bool = False  # the title differs between any two versions
+    title_changed: bool = False
+    body_changed: bool = False
+    entities_added: tuple[str, ...] = ()
+    entities_removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class EnrichedArticle:
     """A cleaned article plus what extraction found: ready to index."""
 
@@ -95,10 +114,20 @@ class EnrichedArticle:
     duplicate_of: str | None = None  # id of the indexed original this copies (exactly or nearly)
     duplicate_similarity: float | None = None
     enrichments: dict[str, Any] = field(default_factory=dict)  # component name → its output
+    revision: Revision | None = None  # set just before the sink writes it
 
     @property
     def raw(self) -> RawArticle:
         return self.clean.raw
+
+    @property
+    def content_hash(self) -> str:
+        """What a revision is: the title and cleaned body (markup, fetch dates and layout do not count)."""
+        return content_hash(f"{self.title}\n\n{self.clean.body}")
+
+    @property
+    def entity_mentions(self) -> int:
+        return sum(entity.count for entity in self.entities)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""What an operator wants to see at a glance: per-source health and per-run document counts.
+"""What an operator wants to see at a glance: per-source polling health, per-source extraction
+health by day (with the alert thresholds), the latest revised articles and per-run document counts.
 
-Read from Elasticsearch (the source-state index and aggregations over the documents' ``dag_id`` /
-``run_id``); served by the Airflow plugin in ``plugins/`` and usable from anywhere else.
+Read from Elasticsearch (the source-state and source-health indices, the articles, aggregations
+over the documents' ``dag_id`` / ``run_id``); served by the Airflow plugin in ``plugins/`` and
+usable from anywhere else.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipelines.health import recent_health
+from pipelines.settings import HealthSettings
 from pipelines.sources.polling import PollState
 from pipelines.store.names import IndexNames
 from pipelines.store.state import ElasticsearchStateStore
@@ -75,10 +79,28 @@ def run_counts(client: Elasticsearch, names: IndexNames, *, per_dag: int = 20) -
     return sorted(rows, key=lambda row: row["last"] or "", reverse=True)
 
 
-def operations_status(client: Elasticsearch, names: IndexNames) -> dict[str, Any]:
+REVISION_FIELDS = ["doc_id", "title", "source", "url", "revision_count", "first_seen_at", "last_changed_at",
+                   "headline_changed", "changes"]
+
+
+def latest_revisions(client: Elasticsearch, names: IndexNames, *, size: int = 20) -> list[dict[str, Any]]:
+    """Articles whose content changed after they were first seen, most recently changed first."""
+    response = client.search(
+        index=names.articles, size=size, ignore_unavailable=True, allow_no_indices=True,
+        query={"range": {"revision_count": {"gte": 1}}}, sort=[{"last_changed_at": {"order": "desc", "unmapped_type": "date"}}],
+        source_includes=REVISION_FIELDS,
+    )
+    return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+def operations_status(client: Elasticsearch, names: IndexNames, health: HealthSettings | None = None) -> dict[str, Any]:
+    health = health or HealthSettings()
     return {
         "generated_at": datetime.now(UTC).isoformat(),
         "index_prefix": names.prefix,
         "feeds": feed_health(client, names),
+        "health": recent_health(client, names, days=health.baseline_days),
+        "health_thresholds": dict(health.thresholds),
+        "revisions": latest_revisions(client, names),
         "runs": run_counts(client, names),
     }

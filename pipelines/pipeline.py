@@ -35,9 +35,11 @@ from pipelines import __version__
 from pipelines.errors import IndexingError, ModelNotFoundError, Stage
 from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle, RunInfo
 from pipelines.registry import Registry
-from pipelines.store import RawSelection, StoreResult, open_store
+from pipelines.revisions import Revisions
+from pipelines.store import IndexNames, RawSelection, StoreResult, open_store
 
 if TYPE_CHECKING:
+    from pipelines.health import HealthAlert
     from pipelines.settings import Settings
     from pipelines.sinks import Sink
     from pipelines.sources import SourceContext
@@ -362,6 +364,7 @@ class Pipeline:
         _, ordered = self._split_components()
         for component in ordered:
             items = self._run(component, items, failures)
+        items = Revisions(self.store.versions).annotate(items, run)
 
         rejected = self.sink.write(items, run)
         failures += rejected
@@ -391,6 +394,15 @@ class Pipeline:
                     break
             outputs += items
         return outputs, failures
+
+    def check_health(self, run: RunInfo) -> list[HealthAlert]:
+        """Recompute the extraction health of every source and day this run enriched; returns the
+        alerts that are new (each fires once, on the day a metric leaves its baseline)."""
+        from pipelines.health import SourceHealth
+
+        if self.client is None:  # the JSON Lines sink: no index to compute health from
+            return []
+        return SourceHealth(self.client, IndexNames(self.settings.index_prefix), self.settings.health).check_run(run.run_id)
 
     def component(self, name: str) -> Component:
         """The pipeline's component registered under ``name`` (e.g. ``extract`` for its model)."""

@@ -159,6 +159,50 @@ class KibanaSettings:
     api_key: str | None = field(default=None, repr=False)
 
 
+# metric → how far from its baseline it may move before an alert: a fraction of the baseline for
+# the first two, an absolute change of the share for the others (0.3 = 30 percentage points).
+DEFAULT_HEALTH_THRESHOLDS: dict[str, float] = {
+    "median_body_words": 0.5,
+    "entities_per_1000_words": 0.5,
+    "undated_share": 0.3,
+    "boilerplate_share": 0.2,
+    "other_language_share": 0.3,
+    "deadletter_rate": 0.2,
+}
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """Per-source extraction health: the baseline and when a metric's move is an alert."""
+
+    baseline_days: int = 14  # the baseline is the median of up to this many earlier days with articles
+    min_baseline_days: int = 3  # fewer earlier days: no baseline yet, no alerts
+    min_articles: int = 3  # a day with fewer articles is recorded but neither judged nor part of a baseline
+    thresholds: tuple[tuple[str, float], ...] = tuple(DEFAULT_HEALTH_THRESHOLDS.items())  # pairs: settings stay hashable
+    examples: int = 3  # article ids named per alert
+
+    @property
+    def threshold_by_metric(self) -> dict[str, float]:
+        return dict(self.thresholds)
+
+
+def parse_thresholds(text: str, variable: str = "NEWSFLOW_HEALTH_THRESHOLDS") -> tuple[tuple[str, float], ...]:
+    """``"median_body_words=0.4, undated_share=0.2"`` → the defaults with those replaced."""
+    thresholds = dict(DEFAULT_HEALTH_THRESHOLDS)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        metric, _, value = item.partition("=")
+        metric = metric.strip()
+        if metric not in thresholds:
+            raise ConfigError(f"{variable}: unknown metric {metric!r}; known: {', '.join(thresholds)}")
+        try:
+            thresholds[metric] = float(value)
+        except ValueError:
+            raise ConfigError(f"{variable}: {item!r} needs a number, as in {metric}=0.5") from None
+        if thresholds[metric] <= 0:
+            raise ConfigError(f"{variable}: the threshold of {metric} must be above 0, got {value!r}")
+    return tuple(thresholds.items())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a pipeline run needs to know, resolved once."""
@@ -169,6 +213,7 @@ class Settings:
     local_node: LocalNodeSettings = field(default_factory=LocalNodeSettings)
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     kibana: KibanaSettings = field(default_factory=KibanaSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     index_prefix: str = "newsflow-"
     sink: str = "elasticsearch"  # or "jsonl:PATH": enriched articles to a file, no cluster needed
     components: tuple[str, ...] = DEFAULT_COMPONENTS  # enrichment components, in order (registry names)
@@ -221,6 +266,12 @@ class Settings:
                 password=env.str("KIBANA_PASSWORD"),
                 api_key=env.str("KIBANA_API_KEY"),
             ),
+            health=HealthSettings(
+                baseline_days=env.int("NEWSFLOW_HEALTH_BASELINE_DAYS", HealthSettings.baseline_days),
+                min_baseline_days=env.int("NEWSFLOW_HEALTH_MIN_BASELINE_DAYS", HealthSettings.min_baseline_days),
+                min_articles=env.int("NEWSFLOW_HEALTH_MIN_ARTICLES", HealthSettings.min_articles),
+                thresholds=parse_thresholds(env.str("NEWSFLOW_HEALTH_THRESHOLDS", "") or ""),
+            ),
             index_prefix=env.environ.get("NEWSFLOW_INDEX_PREFIX", "newsflow-"),
             sink=env.str("NEWSFLOW_SINK", "elasticsearch") or "elasticsearch",
             components=tuple(
@@ -257,6 +308,11 @@ class Settings:
         if self.index_prefix != self.index_prefix.lower() or any(c in self.index_prefix for c in ' "*\\/,|>?<'):
             raise ConfigError(
                 f"NEWSFLOW_INDEX_PREFIX must be a lowercase Elasticsearch index name prefix, got {self.index_prefix!r}"
+            )
+        if not 1 <= self.health.min_baseline_days <= self.health.baseline_days:
+            raise ConfigError(
+                f"NEWSFLOW_HEALTH_MIN_BASELINE_DAYS must be between 1 and NEWSFLOW_HEALTH_BASELINE_DAYS "
+                f"({self.health.baseline_days}), got {self.health.min_baseline_days}"
             )
         if self.sink != "elasticsearch" and not (self.sink.startswith("jsonl:") and len(self.sink) > len("jsonl:")):
             raise ConfigError(f"NEWSFLOW_SINK must be 'elasticsearch' or 'jsonl:PATH', got {self.sink!r}")

@@ -27,6 +27,8 @@ def test_folder_dag_triggered_from_the_ui_form_succeeds(airflow_services, es_cli
         screenshot(page, "newsflow_folder-run-success")
         page.goto(f"{airflow_services.base_url}/newsflow/")  # the plugin's page, with the UI's session
         page.get_by_role("heading", name="Documents per run").wait_for()
+        for section in ("Extraction health per source", "Latest revised articles"):
+            page.get_by_role("heading", name=section).wait_for()
         assert run_id in page.content()
         screenshot(page, "newsflow-operations")
 

@@ -22,7 +22,9 @@ from pipelines.kibana import ARTICLE_TIME_FIELD, KibanaError, import_saved_objec
 from pipelines.models import CleanArticle, EnrichedArticle, RawArticle, RunInfo
 from pipelines.sinks.base import article_document
 from pipelines.store import IndexNames
-from pipelines.store.schema import DEADLETTER_MAPPINGS, RAW_MAPPINGS, STATE_MAPPINGS, article_mappings
+from pipelines.store.schema import (
+    DEADLETTER_MAPPINGS, HEALTH_MAPPINGS, RAW_MAPPINGS, STATE_MAPPINGS, article_mappings,
+)
 
 SHIPPED = Path(__file__).resolve().parent.parent / "kibana" / "newsflow.ndjson"
 # Chosen from Kibana's source (see pipelines/kibana.py): importable by 8.8+ and 9.x, migrated upward.
@@ -49,7 +51,7 @@ def test_every_reference_resolves_to_an_earlier_object():
             assert (reference["type"], reference["id"]) in seen, f"{obj['type']} {obj['id']} → {reference}"
         seen.add((obj["type"], obj["id"]))
     kinds = [obj["type"] for obj in objects]
-    assert kinds.count("index-pattern") == 4 and "search" in kinds and kinds[-1] == "dashboard"
+    assert kinds.count("index-pattern") == 5 and kinds.count("search") == 2 and kinds[-1] == "dashboard"
 
 
 def test_objects_follow_the_index_prefix_and_the_mapping():
@@ -68,6 +70,23 @@ def test_objects_follow_the_index_prefix_and_the_mapping():
     assert {obj["id"] for obj in saved_objects(IndexNames("news-"))}.isdisjoint(
         {obj["id"] for obj in saved_objects(IndexNames("newsflow-"))}
     )
+
+
+def test_changed_articles_and_source_health_are_shipped_views():
+    objects = {obj["attributes"]["title"]: obj for obj in saved_objects(IndexNames("news-"))}
+    changed = objects["newsflow · changed articles"]
+    source = json.loads(changed["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+    assert source["query"] == {"query": "revision_count > 0", "language": "kuery"}
+    assert changed["attributes"]["sort"] == [["last_changed_at", "desc"]]
+    assert {"revision_count", "headline_changed", "changes.entities_added"} <= set(changed["attributes"]["columns"])
+    assert objects["news-source-health"]["attributes"]["timeFieldName"] == "day"
+    dashboard = objects["newsflow · source health"]
+    referenced = {ref["id"] for ref in dashboard["references"]}
+    assert changed["id"] in referenced and objects["newsflow · median body words by source"]["id"] in referenced
+    assert len(json.loads(dashboard["attributes"]["panelsJSON"])) == len(dashboard["references"]) == 8
+    alerts = objects["newsflow · health alerts"]
+    assert {agg["params"].get("field") for agg in json.loads(alerts["attributes"]["visState"])["aggs"]} == {
+        "alert_count", "source", "alerts.metric"}
 
 
 def test_every_object_carries_the_migration_fields_kibana_imports():
@@ -96,6 +115,7 @@ def _fields_by_data_view(names: IndexNames) -> dict[str, dict[str, str]]:
         names.raw_articles: _field_types(RAW_MAPPINGS["properties"]),
         names.deadletters: _field_types(DEADLETTER_MAPPINGS["properties"]),
         names.source_state: _field_types(STATE_MAPPINGS["properties"]),
+        names.source_health: _field_types(HEALTH_MAPPINGS["properties"]),
     }
     views: dict[str, dict[str, str]] = {}
     for title in {obj["attributes"]["title"] for obj in saved_objects(names) if obj["type"] == "index-pattern"}:

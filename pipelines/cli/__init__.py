@@ -110,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     requeue.add_argument("--source-name", help="the folder's source name used when ingesting (default: the folder's name)")
     dead.set_defaults(handler=_handler("ingest", "cmd_deadletters"))
 
+    revisions = commands.add_parser("revisions", help="an article's versions, with word-level diffs of title and body")
+    revisions.add_argument("doc_id", help="the article's id (doc_id)")
+    revisions.add_argument("--json", action="store_true", help="the versions as JSON")
+    revisions.set_defaults(handler=_handler("revisions", "cmd_revisions"))
+
+    health = commands.add_parser("health", help="per-source extraction health by day, with baseline alerts")
+    health.add_argument("--days", type=int, default=14, help="days per source (default: 14)")
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(handler=_handler("revisions", "cmd_health"))
+
     kibana = commands.add_parser("kibana", help="the project's Kibana data views, saved search and dashboard")
     kibana_commands = kibana.add_subparsers(dest="kibana_command", required=True)
     export_objects = kibana_commands.add_parser("export", help="write the saved objects as ndjson")

@@ -44,12 +44,21 @@ def _progress_bar(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callab
 
 def _run(kind: str, args: argparse.Namespace, settings: Settings, **options: Any) -> tuple[IngestSummary, list[dict]]:
     pipeline = Pipeline.from_settings(_with_options(args, settings))
+    run = RunInfo(run_id())
     try:
         with _progress_bar(not args.json) as (set_total, advance):
-            return pipeline.run(kind, RunInfo(run_id()), force=getattr(args, "force", False), progress=advance,
-                                on_total=set_total, **options)
+            result = pipeline.run(kind, run, force=getattr(args, "force", False), progress=advance,
+                                  on_total=set_total, **options)
+        _report_health(pipeline, run)
+        return result
     finally:
         pipeline.close()
+
+
+def _report_health(pipeline: Pipeline, run: RunInfo) -> None:
+    """Extraction-health alerts of the sources and days this run enriched, as warnings on stderr."""
+    for alert in pipeline.check_health(run):
+        print_err(f"warning: extraction health: {alert.message}")
 
 
 def cmd_ingest_folder(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,9 +97,11 @@ def cmd_enrich(args: argparse.Namespace, settings: Settings) -> int:
         )
         ids = pipeline.select(selection)
         print_err(f"re-enriching {len(ids)} raw article(s)")
+        run = RunInfo(run_id("enrich"))
         with _progress_bar(not args.json) as (set_total, advance):
             set_total(len(ids))
-            summary = pipeline.enrich_ids(ids, RunInfo(run_id("enrich")), force=args.force, progress=advance)
+            summary = pipeline.enrich_ids(ids, run, force=args.force, progress=advance)
+        _report_health(pipeline, run)
     finally:
         pipeline.close()
     print_summary(summary, as_json=args.json)

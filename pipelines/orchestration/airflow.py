@@ -26,16 +26,30 @@ ES_POOL = "newsflow_elasticsearch"
 ES_POOL_SLOTS = 4
 
 
+def notify(kind: str, message: str, *args: Any) -> None:
+    """The one notification path operators watch (failures and health alerts): an ERROR line starting
+    with ``kind``. A deployment that wants mail or chat hooks its notifier in here."""
+    log.error(f"{kind} {message}", *args)
+
+
 def report_failure(context: dict[str, Any]) -> None:
     """on_failure_callback: one line that says which DAG, task, batch/feed and stage failed, and why."""
     ti = context.get("ti") or context.get("task_instance")
     label = getattr(ti, "rendered_map_index", None) or getattr(ti, "map_index", None)
     error = context.get("exception")
-    log.error(
-        "NEWSFLOW_FAILURE dag=%s run=%s task=%s item=%s try=%s error=%s: %s",
+    notify(
+        "NEWSFLOW_FAILURE", "dag=%s run=%s task=%s item=%s try=%s error=%s: %s",
         getattr(ti, "dag_id", "?"), context.get("run_id"), getattr(ti, "task_id", "?"), label,
         getattr(ti, "try_number", "?"), type(error).__name__ if error else "?", error,
     )
+
+
+def report_health_alerts(alerts: list[dict[str, Any]], context: dict[str, Any]) -> None:
+    """New extraction-health alerts of an enrich run, through the failure notification path."""
+    for alert in alerts:
+        notify("NEWSFLOW_HEALTH_ALERT", "dag=%s run=%s source=%s metric=%s examples=%s: %s",
+               context["dag"].dag_id, context.get("run_id"), alert["source"], alert["metric"],
+               ",".join(alert["examples"]), alert["message"])
 
 
 DEFAULT_ARGS: dict[str, Any] = {

@@ -30,6 +30,7 @@ STORE_MARKER = "NEWSFLOW_STORE"
 SUMMARY_MARKER = "NEWSFLOW_SUMMARY"
 SOURCES_MARKER = "NEWSFLOW_SOURCES_SUMMARY"
 REPROCESS_MARKER = "NEWSFLOW_REPROCESS"
+HEALTH_MARKER = "NEWSFLOW_HEALTH_ALERT"
 ARTICLES_PER_BATCH = 200
 
 
@@ -140,16 +141,22 @@ def enrich(settings: Settings, doc_ids: Sequence[str], *, run_id: str, dag_id: s
     return Pipeline.shared(settings).enrich_ids(doc_ids, RunInfo(run_id, dag_id), force=force).to_dict()
 
 
-def summarize_enrichment(results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
-    """Add up per-batch summaries and log one ``NEWSFLOW_SUMMARY`` line for operators and the demo."""
+def summarize_enrichment(results: Sequence[dict[str, Any] | None], settings: Settings | None = None, *,
+                         run_id: str | None = None) -> dict[str, Any]:
+    """Add up per-batch summaries and log one ``NEWSFLOW_SUMMARY`` line for operators and the demo;
+    with settings and the run's id, also the run's new extraction-health alerts (``health_alerts``),
+    each logged as a ``NEWSFLOW_HEALTH_ALERT`` warning."""
     total = IngestSummary()
     for result in results:
         if result:
             total = total.add(IngestSummary.from_dict(result))
-    log.info("%s %s", SUMMARY_MARKER, json.dumps(total.counts()))
+    alerts = Pipeline.shared(settings).check_health(RunInfo(run_id)) if settings and run_id else []
+    log.info("%s %s", SUMMARY_MARKER, json.dumps({**total.counts(), "health_alerts": len(alerts)}))
     for failure in total.failures:
         log.warning("%s", describe_failure(failure))
-    return total.to_dict()
+    for alert in alerts:
+        log.warning("%s %s", HEALTH_MARKER, alert.message)
+    return {**total.to_dict(), "health_alerts": [alert.to_dict() for alert in alerts]}
 
 
 def plan_reprocess(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines import __version__
 from pipelines.deduplication import Signature, band_keys
-from pipelines.models import FACETS, EnrichedArticle, Failure, RunInfo
+from pipelines.models import FACETS, EnrichedArticle, Failure, Revision, RunInfo
 from pipelines.registry import Registry
 
 if TYPE_CHECKING:
@@ -76,10 +76,14 @@ def article_document(article: EnrichedArticle, run: RunInfo) -> dict[str, Any]:
         "indexed_at": datetime.now(UTC).isoformat(),
         "content_hash": raw.content_hash,
         "duplicate_of": article.duplicate_of,
+        **revision_fields(article.revision),
+        "entity_mentions": article.entity_mentions,
         "removed_shortcodes": list(clean.removed_shortcodes),
         "cleaning": {  # what the cleaner did, for debugging a document from Kibana
             "captions_moved": len(clean.captions),
             "boilerplate_lines": list(clean.dropped_lines),
+            "boilerplate_removed": len(clean.dropped_lines),
+            "lines_kept": sum(1 for line in clean.body.splitlines() if line.strip()),
             "apostrophe_repairs": list(clean.repairs),
             "encoding_repaired": clean.encoding_repaired,
             "html_removed": clean.html_removed,
@@ -89,6 +93,24 @@ def article_document(article: EnrichedArticle, run: RunInfo) -> dict[str, Any]:
         "run_id": run.run_id,
         "dag_id": run.dag_id,
         "enrichments": dict(article.enrichments),
+    }
+
+
+def revision_fields(revision: Revision | None) -> dict[str, Any]:
+    """The article's version history (``pipelines.revisions``); empty when revisions are not tracked."""
+    if revision is None:
+        return {}
+    return {
+        "revision_count": revision.revision_count,
+        "first_seen_at": revision.first_seen_at.isoformat(),
+        "last_changed_at": revision.last_changed_at.isoformat() if revision.last_changed_at else None,
+        "headline_changed": revision.headline_changed,
+        "changes": {
+            "title": revision.title_changed,
+            "body": revision.body_changed,
+            "entities_added": list(revision.entities_added),
+            "entities_removed": list(revision.entities_removed),
+        },
     }
 
 

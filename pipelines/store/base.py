@@ -100,8 +100,19 @@ class DeadLetters(Protocol):
         """Every dead letter of a source (``source_ref``, ``doc_id``, ``stage``): what requeue works from."""
 
 
+class Versions(Protocol):
+    """Every distinct version of an article, one record per (article id, content hash)."""
+
+    def of(self, doc_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """id → its versions, oldest first; ids without versions are left out."""
+
+    def save(self, versions: Sequence[dict[str, Any]]) -> None:
+        """Upsert versions by (article id, content hash)."""
+
+
 class Store(Protocol):
     raw: RawStore
+    versions: Versions
     state: StateStore
     deadletters: DeadLetters
 

@@ -1,4 +1,4 @@
-"""The Elasticsearch store: raw store, source state and dead letters as indices of one cluster."""
+"""The Elasticsearch store: raw store, article versions, source state and dead letters as indices of one cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pipelines.store.names import IndexNames
 from pipelines.store.raw import ElasticsearchRawStore
 from pipelines.store.schema import ensure_store_indices
 from pipelines.store.state import ElasticsearchStateStore
+from pipelines.store.versions import ElasticsearchVersions
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -21,6 +22,7 @@ class ElasticsearchStore:
         self.raw = ElasticsearchRawStore(client, names)
         self.state = ElasticsearchStateStore(client, names)
         self.deadletters = ElasticsearchDeadLetters(client, names)
+        self.versions = ElasticsearchVersions(client, names)
 
     def prepare(self) -> None:
         ensure_store_indices(self.client, self.names)

@@ -5,8 +5,10 @@
     P-articles              read alias
     P-articles-write        write alias (is_write_index)
     P-raw-articles          the raw store: every article as its source delivered it
+    P-raw-versions          every distinct version of an article (title + cleaned body), with when it was seen
     P-source-state          per-source state: feed and sitemap validators, poll schedule, health
     P-deadletters           every input that could not go further, with stage and reason
+    P-source-health         per source and day: extraction health metrics, baseline and alerts
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ class IndexNames:
     @property
     def raw_articles(self) -> str:
         return f"{self.prefix}raw-articles"
+
+    @property
+    def raw_versions(self) -> str:
+        return f"{self.prefix}raw-versions"
+
+    @property
+    def source_health(self) -> str:
+        return f"{self.prefix}source-health"
 
     @property
     def source_state(self) -> str:

@@ -47,6 +47,22 @@ def _text_field(english: bool) -> dict[str, Any]:
     return field
 
 
+REVISION_PROPERTIES: dict[str, Any] = {
+    "revision_count": {"type": "integer"},
+    "first_seen_at": {"type": "date"},
+    "last_changed_at": {"type": "date"},
+    "headline_changed": {"type": "boolean"},
+    "changes": {
+        "properties": {
+            "title": {"type": "boolean"},
+            "body": {"type": "boolean"},
+            "entities_added": _KEYWORD,
+            "entities_removed": _KEYWORD,
+        }
+    },
+}
+
+
 def article_mappings(*, english: bool, enrichments: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The article index's mapping; ``enrichments`` maps a component's name to the mapping of its output."""
     title = _text_field(english)
@@ -86,11 +102,15 @@ def article_mappings(*, english: bool, enrichments: Mapping[str, dict[str, Any]]
             "indexed_at": {"type": "date"},
             "content_hash": {"type": "keyword"},
             "duplicate_of": {"type": "keyword"},
+            **REVISION_PROPERTIES,
+            "entity_mentions": {"type": "integer"},
             "removed_shortcodes": {"type": "keyword"},
             "cleaning": {
                 "properties": {
                     "captions_moved": {"type": "integer"},
                     "boilerplate_lines": {"type": "keyword", "ignore_above": 512},
+                    "boilerplate_removed": {"type": "integer"},
+                    "lines_kept": {"type": "integer"},
                     "apostrophe_repairs": {"type": "keyword"},
                     "encoding_repaired": {"type": "boolean"},
                     "html_removed": {"type": "boolean"},
@@ -142,6 +162,56 @@ RAW_MAPPINGS: dict[str, Any] = {
     },
 }
 
+# One document per distinct version of an article: id = stable_id(doc_id, content_hash).
+VERSION_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "doc_id": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "content_hash": {"type": "keyword"},  # title + cleaned body
+        "raw_content_hash": {"type": "keyword"},  # as delivered: re-cleaning the same delivery is no revision
+        "title": {"type": "text", "fields": {"raw": _KEYWORD}},
+        "body": {"type": "text", "index": False},
+        "entities": _KEYWORD,
+        "first_seen_at": {"type": "date"},
+        "last_seen_at": {"type": "date"},
+        "run_id": {"type": "keyword"},
+    },
+}
+
+_SHARE = {"type": "float"}
+HEALTH_METRICS = ("median_body_words", "undated_share", "boilerplate_share", "entities_per_1000_words",
+                  "other_language_share", "deadletter_rate")
+
+# One document per source and day (id = stable_id(source, day)): recomputed from the articles, so idempotent.
+HEALTH_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "source": {"type": "keyword"},
+        "day": {"type": "date", "format": "strict_date"},
+        "articles": {"type": "integer"},
+        "deadletters": {"type": "integer"},
+        **{metric: _SHARE for metric in HEALTH_METRICS},
+        "main_language": {"type": "keyword"},
+        "languages": {"properties": {"language": {"type": "keyword"}, "articles": {"type": "integer"}}},
+        "baseline": {"properties": {metric: _SHARE for metric in HEALTH_METRICS}},
+        "baseline_days": {"type": "integer"},
+        "alerts": {
+            "properties": {
+                "metric": {"type": "keyword"},
+                "value": {"type": "float"},
+                "baseline": {"type": "float"},
+                "change": {"type": "float"},
+                "threshold": {"type": "float"},
+                "examples": {"type": "keyword"},
+                "message": {"type": "text"},
+            }
+        },
+        "alert_count": {"type": "integer"},
+        "computed_at": {"type": "date"},
+    },
+}
+
 # One document per source unit (a feed, a sitemap): typed fields for health charts, the rest in ``data``.
 STATE_MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
@@ -188,9 +258,10 @@ def create_index_once(client: Elasticsearch, index: str, **body: Any) -> bool:
 
 
 def ensure_store_indices(client: Elasticsearch, names: IndexNames) -> None:
-    """The raw store, source state and dead-letter indices, once."""
+    """The raw store and its versions, source state, source health and dead-letter indices, once."""
     for index, mappings in (
         (names.deadletters, DEADLETTER_MAPPINGS), (names.raw_articles, RAW_MAPPINGS), (names.source_state, STATE_MAPPINGS),
+        (names.raw_versions, VERSION_MAPPINGS), (names.source_health, HEALTH_MAPPINGS),
     ):
         if not create_index_once(client, index, settings=SHARD_SETTINGS, mappings=mappings):
             # Made by an earlier version: add the fields this one writes (additive, in place).

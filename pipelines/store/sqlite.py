@@ -27,6 +27,7 @@ from pipelines.models import Failure, RawArticle, RunInfo
 from pipelines.store.base import DeadLetterPage, RawSelection, StoreResult
 from pipelines.store.deadletters import dead_letter, dead_letter_id
 from pipelines.store.raw import CHUNK, missing, raw_article, raw_document, split
+from pipelines.store.versions import by_article, version_id
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -45,6 +46,12 @@ CREATE INDEX IF NOT EXISTS raw_articles_fetched_at ON raw_articles (fetched_at);
 CREATE INDEX IF NOT EXISTS raw_articles_source ON raw_articles (source);
 CREATE INDEX IF NOT EXISTS raw_articles_ingest_run_id ON raw_articles (ingest_run_id);
 CREATE INDEX IF NOT EXISTS raw_articles_pending ON raw_articles (pending);
+CREATE TABLE IF NOT EXISTS raw_versions (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_versions_doc_id ON raw_versions (doc_id);
 CREATE TABLE IF NOT EXISTS source_state (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -216,6 +223,25 @@ class SqliteRawStore:
                                       (json.dumps(list(doc_ids)),)).rowcount
 
 
+class SqliteVersions:
+    """Every distinct version of an article (see ``pipelines.store.versions``)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def of(self, doc_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        with self.database.read() as connection:
+            rows = connection.execute(f"SELECT document FROM raw_versions WHERE doc_id {IN_LIST}", (json.dumps(list(doc_ids)),))
+            return by_article([json.loads(document) for (document,) in rows])
+
+    def save(self, versions: Sequence[dict[str, Any]]) -> None:
+        with self.database.write() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO raw_versions (id, doc_id, document) VALUES (?, ?, ?)",
+                [(version_id(v["doc_id"], v["content_hash"]), v["doc_id"], json.dumps(v)) for v in versions],
+            )
+
+
 class SqliteStateStore:
     """States as the Elasticsearch state store returns them: the saved mapping plus its ``kind`` and ``name``."""
 
@@ -297,6 +323,7 @@ class SqliteStore:
         self.raw = SqliteRawStore(self.database)
         self.state = SqliteStateStore(self.database)
         self.deadletters = SqliteDeadLetters(self.database)
+        self.versions = SqliteVersions(self.database)
 
     def prepare(self) -> None:
         """Create the file, its directory and its tables (each step idempotent)."""
