@@ -249,16 +249,24 @@ def entry_to_article(
     )
 
 
-def read_entries(parsed: ParsedFeed, feed: FeedConfig, *, fetched_at: datetime, feed_url: str) -> Iterator[RawArticle | Failure]:
+def read_entries(parsed: ParsedFeed, feed: FeedConfig, *, fetched_at: datetime, feed_url: str,
+                 max_entries: int | None = None) -> Iterator[RawArticle | Failure]:
     """Every entry of a parsed feed as a raw article or a Failure (a source, in the folder source's style).
 
     An entry repeated in one document (same id, and no other guid) is the same item: the first
-    is kept. An entry whose link an earlier entry already has, but whose guid differs, is a
-    different item and is keyed by its guid (see ``entry_to_article``).
+    is kept. An entry whose link an earlier
+    entry already has, but whose guid differs, is a different item and is keyed by its guid (see
+    ``entry_to_article``). Entries past ``max_entries`` are not read: each is a failure of its own.
     """
     seen: set[str] = set()
     guids_by_link: dict[str, str] = {}  # canonical link → the guid of the first entry that had it
     for position, entry in enumerate(parsed.entries):
+        if max_entries is not None and position >= max_entries:
+            error = SourceError(f"not read: the feed has {len(parsed.entries):,} entries, over the cap of "
+                                f"{max_entries:,} per feed (NEWSFLOW_FEEDS_MAX_ENTRIES)",
+                                source_ref=entry_ref(entry, feed_url, position))
+            yield Failure.from_error(error, source=feed.source)
+            continue
         try:
             link = entry.get("link")
             canonical = canonical_url(link) if is_web_link(link) else None
@@ -303,7 +311,8 @@ class FeedsSource(PolledSource):
             state.last_entries = len(parsed.entries)
 
         items: list[Item] = list(read_entries(parsed, feed, fetched_at=state.last_attempt or context.clock(),
-                                              feed_url=fetched.final_url))
+                                              feed_url=fetched.final_url,
+                                              max_entries=context.settings.max_entries_per_feed))
         report = {"entries": len(parsed.entries)}
         if feed.full_text:
             items, report["already_stored"] = _with_pages(items, context)

@@ -7,6 +7,8 @@
     P-raw-articles          the raw store: every article as its source delivered it
     P-source-state          per-source state: feed and sitemap validators, poll schedule, health
     P-deadletters           every input that could not go further, with stage and reason
+    P-runs                  one report per run, stage and source: seen = indexed + unchanged +
+                            duplicate + dead-lettered (the pipeline role's P* pattern covers it)
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class IndexNames:
     @property
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
+
+    @property
+    def runs(self) -> str:
+        return f"{self.prefix}runs"
 
     @property
     def all_patterns(self) -> list[str]:
