@@ -375,6 +375,7 @@ class Pipeline:
         """Raw articles through the components and into the sink, in batches; then make them
         searchable. Reconciled per source (``RunReport``s in the runs index and the summary)."""
         self.prepare()
+        self.model_version  # noqa: B018 — loads the model now, outside any article's time budget
         for component in self.components:
             if hasattr(component, "begin_run"):
                 component.begin_run()

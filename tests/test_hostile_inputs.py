@@ -115,9 +115,14 @@ def pipeline(test_settings, es_client):
                           min_host_interval_s=0),
     )
     pipeline = Pipeline(settings, client=es_client)
+    assert pipeline.model_version  # the model loads once, before any case's time limit starts
     yield pipeline
     pipeline.close()
     delete_indices(es_client, prefix)
+
+
+class CaseTimeout(BaseException):
+    """Not an Exception: nothing in the pipeline may catch it as one article's failure."""
 
 
 @contextmanager
@@ -125,7 +130,7 @@ def hard_limit(seconds: int):
     """Abort the case (in the main thread) if it runs longer than ``seconds``."""
 
     def expire(signum, frame):  # noqa: ANN001
-        raise TimeoutError(f"the case ran longer than its {seconds}s limit")
+        raise CaseTimeout(f"the case ran longer than its {seconds}s limit")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
@@ -245,9 +250,11 @@ FOLDER_CASES = [
     folder_case("unix-socket", unix_socket, failures={r"ArticleReadError: (not read: a socket|cannot read file)": 1}),
     folder_case("malformed-json", one_file("bad.json", "{"), failures={r"ArticleReadError: .*(JSON|json)": 1}),
     folder_case("deeply-nested-json", one_file("deep.json", "[" * 100_000 + "]" * 100_000),
-                failures={r"ArticleReadError: ": 1}),
+                failures={r"ArticleReadError: invalid JSON: nested deeper than the JSON parser allows": 1}),
+    folder_case("deeply-nested-jsonl-line", one_file("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n"),
+                failures={r"ArticleReadError: invalid JSON: nested deeper than the JSON parser allows": 1}),
     folder_case("json-without-text", one_file("notext.json", '{"title": "", "body": ""}'), failures={r"ArticleReadError: ": 1}),
-    folder_case("jsonl-with-a-broken-line", jsonl_mixed, indexed=1, failures={r"ArticleReadError: .*L2": 1}),
+    folder_case("jsonl-with-a-broken-line", jsonl_mixed, indexed=1, failures={r"ArticleReadError: invalid JSON: Expecting property name": 1}),
     folder_case("script-only-html", one_file("script.html", "<html><script>" + "var x=1;" * 1000 + "</script></html>"),
                 failures={r"(CleaningError|ArticleReadError): .*(no text|empty|nothing)": 1}),
     folder_case("markdown-images-only", one_file("img.md", "# \n\n![a](b.png)\n![c](d.png)\n"),
@@ -333,7 +340,7 @@ def dribbling_body(routes: Routes, name: str) -> str:
 
 
 def gzip_bomb(routes: Routes, name: str) -> str:
-    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)  # 200 MB in about 200 KB
+    bomb = gzip.compress(b"\0" * (40 * 1024 * 1024), compresslevel=6)  # 40 MB, ten times the cap, in 40 KB
     return routes.add(f"/{name}", bomb, "application/rss+xml", headers={"Content-Encoding": "gzip"})
 
 
@@ -380,10 +387,11 @@ XXE = """<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/pa
 <description>&xxe; and the council met in Bergen on Monday.</description></item></channel></rss>"""
 
 REFUSED = r"FetchRefused: refused: .*{} address"
+PAGE_FAILED = r"SourceError: no news:title and no page \(failed: "
 FEED_CASES = [
     feed_case("feed-plain", served(rss(item(1) + item(2))), indexed=2),
     feed_case("feed-billion-laughs", served(BILLION_LAUGHS + "<rss version=\"2.0\"><channel><title>&lol9;</title>"
-                                            + item(1) + "</channel></rss>"), failures={r"FeedParseError|": 1}),
+                                            + item(1) + "</channel></rss>"), indexed=1),  # read, never expanded
     feed_case("feed-external-entity", served(XXE), indexed=1),
     feed_case("feed-gzip-bomb", gzip_bomb, failures={r"ResponseTooLarge: response went over the 4194304-byte cap": 1},
               outcome="failed"),
@@ -408,12 +416,10 @@ FEED_CASES = [
               failures={REFUSED.format("link-local"): 1}, outcome="refused"),
     feed_case("feed-private-address", literal("http://10.1.2.3/feed"), failures={REFUSED.format("private"): 1}, outcome="refused"),
     feed_case("feed-teredo-private", literal("http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/feed"),
-              failures={REFUSED.format("private"): 1}, outcome="refused"),
+              failures={REFUSED.format(r"private \(IPv4 10.0.0.1 inside IPv6\)"): 1}, outcome="refused"),
     feed_case("feed-redirect-to-private", redirect_to("http://192.168.0.1/feed"), failures={REFUSED.format("private"): 1},
               outcome="refused"),
     feed_case("feed-redirect-to-file", redirect_to("file:///etc/passwd"), failures={r"FetchRefused: refused: scheme 'file'": 1},
-              outcome="refused"),
-    feed_case("feed-file-scheme", literal("file:///etc/passwd"), failures={r"FetchRefused: refused: scheme 'file'": 1},
               outcome="refused"),
     feed_case("feed-credentials-in-url", literal("http://user:pw@127.0.0.1/feed"),
               failures={r"FetchRefused: refused: credentials in the URL": 1}, outcome="refused"),
@@ -481,7 +487,7 @@ def self_index(routes: Routes, name: str) -> str:
 
 
 def gzip_bomb_sitemap(routes: Routes, name: str) -> str:
-    bomb = gzip.compress(b"<" + b" " * (50 * 1024 * 1024), compresslevel=9)
+    bomb = gzip.compress(b"<" + b" " * (40 * 1024 * 1024), compresslevel=6)
     return routes.add(f"/{name}.xml.gz", bomb, "application/x-gzip")
 
 
@@ -500,17 +506,18 @@ SITEMAP_CASES = [
     sitemap_case("sitemap-html-page", served("<html><body>no</body></html>", "text/html"),
                  failures={r"SitemapParseError": 1}, outcome="failed"),
     sitemap_case("sitemap-empty-urlset", served(urlset())),
-    sitemap_case("sitemap-index-pointing-at-itself", self_index),
+    sitemap_case("sitemap-index-pointing-at-itself", self_index,
+                 failures={r"SitemapParseError: a sitemap index inside a sitemap index is not followed": 1}),
     sitemap_case("sitemap-page-404", sitemap_with_pages({"ok": html("Harbour reopens"), "gone": served("", status=404)}),
-                 indexed=1, failures={r"HTTPStatusError: HTTP 404": 1}),
+                 indexed=1, failures={r"SourceError: no news:title and no page \(failed: HTTP 404": 1}),
     sitemap_case("sitemap-page-redirect-loop", sitemap_with_pages({"loop": redirect_loop}),
-                 failures={r"TooManyRedirects": 1}),
+                 failures={r"SourceError: no news:title and no page \(failed: more than 3 redirects": 1}),
     sitemap_case("sitemap-page-private-address", lambda routes, name: routes.add(f"/{name}.xml", urlset("http://10.9.8.7/a")),
-                 failures={REFUSED.format("private"): 1}),
+                 failures={PAGE_FAILED + r"refused: 10.9.8.7 is a private address": 1}),
     sitemap_case("sitemap-page-6to4", lambda routes, name: routes.add(f"/{name}.xml", urlset("http://[2002:a00:1::1]/a")),
-                 failures={REFUSED.format(r"private \(IPv4 10.0.0.1 inside IPv6\)"): 1}),
+                 failures={PAGE_FAILED + r"refused: .* is a private \(IPv4 10.0.0.1 inside IPv6\) address": 1}),
     sitemap_case("sitemap-page-header-dribble", sitemap_with_pages({"slow": dribbling_headers}),
-                 failures={r"FetchTimeout: total time limit of 3s": 1}),
+                 failures={PAGE_FAILED + r"total time limit of 3s reached waiting for the response headers": 1}),
     sitemap_case("sitemap-page-binary", sitemap_with_pages({"bin": served(bytes(range(256)) * 64, "application/octet-stream")}),
                  failures={r"": 1}),
     sitemap_case("sitemap-page-5000-nested-divs", sitemap_with_pages({"divs": served(

@@ -320,6 +320,9 @@ def _json_fields(record: object) -> tuple[str | None, list[str], str | None, dat
     )
 
 
+_TOO_DEEP = "invalid JSON: nested deeper than the JSON parser allows (no article is shaped like that)"
+
+
 def _json_records(text: str, suffix: str, ref: str) -> Iterator[tuple[str, object]]:
     """(source_ref, parsed record or the ValueError that stopped it) for each record in the file."""
     if suffix == ".jsonl":
@@ -330,6 +333,8 @@ def _json_records(text: str, suffix: str, ref: str) -> Iterator[tuple[str, objec
                 yield f"{ref}#L{number}", json.loads(line)
             except json.JSONDecodeError as error:
                 yield f"{ref}#L{number}", ValueError(f"invalid JSON: {error.msg} at column {error.colno}")
+            except RecursionError:
+                yield f"{ref}#L{number}", ValueError(_TOO_DEEP)
         return
     try:
         document = json.loads(text)
@@ -337,6 +342,8 @@ def _json_records(text: str, suffix: str, ref: str) -> Iterator[tuple[str, objec
         raise ArticleReadError(
             f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}", source_ref=ref
         ) from None
+    except RecursionError:
+        raise ArticleReadError(_TOO_DEEP, source_ref=ref) from None
     if not isinstance(document, list):
         yield ref, document
         return
