@@ -106,7 +106,7 @@ def routes():
 
 
 @pytest.fixture(scope="module")
-def pipeline(test_settings, es_client):
+def pipeline(test_settings, es_client, tmp_path_factory):
     prefix = f"{test_settings.index_prefix}hostile{uuid.uuid4().hex[:8]}-"
     settings = test_settings.with_changes(
         index_prefix=prefix, max_entries_per_feed=MAX_ENTRIES,
@@ -115,7 +115,11 @@ def pipeline(test_settings, es_client):
                           min_host_interval_s=0),
     )
     pipeline = Pipeline(settings, client=es_client)
-    assert pipeline.model_version  # the model loads once, before any case's time limit starts
+    # One ordinary article first: the model and every lazily loaded helper (language detection,
+    # keywords, dates) are ready before any case's time limit starts.
+    warm = tmp_path_factory.mktemp("warm-up")
+    (warm / "ferry.txt").write_text(ARTICLE)
+    assert pipeline.run("folder", RunInfo("warm-up"), folder=str(warm))[0].indexed == 1
     yield pipeline
     pipeline.close()
     delete_indices(es_client, prefix)
@@ -152,6 +156,7 @@ class Case:
     indexed: int = 0  # indexed or flagged duplicate
     failures: dict[str, int] = field(default_factory=dict)  # regex over "ErrorType: message" → how many
     outcome: str | None = None  # a polled unit's outcome, when it matters
+    seconds: int = CASE_SECONDS
 
 
 def folder_case(name: str, write: Callable[[Path], None], indexed: int = 0, failures: dict[str, int] | None = None) -> Case:
@@ -257,8 +262,8 @@ FOLDER_CASES = [
     folder_case("jsonl-with-a-broken-line", jsonl_mixed, indexed=1, failures={r"ArticleReadError: invalid JSON: Expecting property name": 1}),
     folder_case("script-only-html", one_file("script.html", "<html><script>" + "var x=1;" * 1000 + "</script></html>"),
                 failures={r"(CleaningError|ArticleReadError): .*(no text|empty|nothing)": 1}),
-    folder_case("markdown-images-only", one_file("img.md", "# \n\n![a](b.png)\n![c](d.png)\n"),
-                failures={r"(CleaningError|ArticleReadError): ": 1}),
+    folder_case("markdown-images-between-paragraphs", one_file("img.md", "# Harbour\n\n" + "![a](b.png)\n" * 500 + PARAGRAPH),
+                indexed=1),
     folder_case("crlf-and-cr-line-endings", one_file("crlf.txt", ARTICLE.replace("\n", "\r\n")), indexed=1),
     folder_case("a-200000-character-word", one_file("word.txt", "Word\n\n" + "x" * 200_000), indexed=1),
     folder_case("thirty-files", many_files, indexed=30),
@@ -395,8 +400,9 @@ FEED_CASES = [
     feed_case("feed-external-entity", served(XXE), indexed=1),
     feed_case("feed-gzip-bomb", gzip_bomb, failures={r"ResponseTooLarge: response went over the 4194304-byte cap": 1},
               outcome="failed"),
-    feed_case("feed-10000-entries", served(rss("".join(item(n, body=f"Note {n}.") for n in range(10_000)))),
-              indexed=MAX_ENTRIES, failures={rf"SourceError: not read: the feed has 10,000 entries, over the cap of {MAX_ENTRIES}": 9_960}),
+    Case("feed-10000-entries", "feeds", served(rss("".join(item(n, body=f"Note {n}.") for n in range(10_000)))),
+         indexed=MAX_ENTRIES, seconds=90,  # 9,960 dead letters to write
+         failures={rf"SourceError: not read: the feed has 10,000 entries, over the cap of {MAX_ENTRIES}": 9_960}),
     feed_case("feed-capped-entries", served(rss("".join(item(n, body=f"Note {n} from the harbour office.")
                                                       for n in range(MAX_ENTRIES + 60)))),
               indexed=MAX_ENTRIES, failures={rf"SourceError: not read: the feed has 100 entries, over the cap of {MAX_ENTRIES}": 60}),
@@ -519,12 +525,12 @@ SITEMAP_CASES = [
     sitemap_case("sitemap-page-header-dribble", sitemap_with_pages({"slow": dribbling_headers}),
                  failures={PAGE_FAILED + r"total time limit of 3s reached waiting for the response headers": 1}),
     sitemap_case("sitemap-page-binary", sitemap_with_pages({"bin": served(bytes(range(256)) * 64, "application/octet-stream")}),
-                 failures={r"": 1}),
+                 failures={r"CleaningError: no text left after cleaning": 1}),
     sitemap_case("sitemap-page-5000-nested-divs", sitemap_with_pages({"divs": served(
         "<html><body>" + "<div>" * 5000 + f"<p>{PARAGRAPH}</p>" + "</div>" * 5000 + "</body></html>", "text/html")}),
                  indexed=1),
     sitemap_case("sitemap-page-gzip-bomb", sitemap_with_pages({"bomb": gzip_bomb}),
-                 failures={r"ResponseTooLarge": 1}),
+                 failures={PAGE_FAILED + r"response went over the 4194304-byte cap": 1}),
     sitemap_case("sitemap-over-cap", served(urlset(*(f"http://news.example.org/{'x' * 900}/{n}" for n in range(5000)))),
                  failures={r"ResponseTooLarge": 1}, outcome="failed"),
 ]
@@ -540,7 +546,7 @@ def test_the_suite_is_broad():
 def test_hostile_input_is_indexed_or_dead_lettered_for_a_named_reason(case, pipeline, routes, tmp_path):
     run = RunInfo(f"hostile-{case.name}")
     started = time.monotonic()
-    with hard_limit(CASE_SECONDS):
+    with hard_limit(case.seconds):
         if case.kind == "folder":
             folder = tmp_path / case.name
             folder.mkdir()
@@ -559,7 +565,7 @@ def test_hostile_input_is_indexed_or_dead_lettered_for_a_named_reason(case, pipe
     assert summary.reports and all(report.reconciled for report in summary.reports), [r.describe() for r in summary.reports]
     if case.outcome:
         assert [unit["outcome"] for unit in units] == [case.outcome]
-    assert elapsed < CASE_SECONDS
+    assert elapsed < case.seconds
 
 
 def test_a_feed_that_could_not_be_read_is_a_dead_letter_under_its_url_and_requeue_polls_it_again(

@@ -120,4 +120,4 @@ def main_text(html: str, *, url: str | None = None) -> str:
     import trafilatura
 
     text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False) or ""
-    return text or html_document(html)[1]
+    return text or (html_document(html)[1] if looks_like_html(html) else "")

@@ -246,6 +246,8 @@ class PolledSource(Source):
             outcome = failure_outcome(error)
             # A feed or sitemap that cannot be read is an input that failed: dead-lettered under its URL
             # (requeue polls it again). Rate limiting is the server's schedule, not a failure.
-            unit_failure = [] if outcome == "rate_limited" else [Failure.from_error(error, source=config.source)]
+            unit_failure = [] if outcome == "rate_limited" else [
+                Failure.from_error(error, source=config.source, source_ref=config.url)  # the feed's URL, not a redirect's
+            ]
             return PolledAcquisition(outcome=outcome, error=error, items=unit_failure, **common)
         return PolledAcquisition(outcome="fetched", items=poll.items, commit=poll.commit, report=poll.report, **common)
