@@ -14,7 +14,7 @@ from datetime import datetime
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from pipelines.orchestration.airflow import (
-    DEFAULT_ARGS, RAW_ARTICLES, enrichment_selection, report_health_alerts, run_info, settings,
+    DEFAULT_ARGS, ENRICH_BATCH_TIMEOUT, RAW_ARTICLES, enrichment_selection, report_health_alerts, run_info, settings,
 )
 
 
@@ -55,13 +55,13 @@ def newsflow_enrich():
         selection = enrichment_selection(get_current_context(), params)
         return plan_enrichment(settings(), selection, per_batch=params["articles_per_batch"])
 
-    @task(map_index_template="{{ batch_label }}", max_active_tis_per_dagrun=2)
+    @task(map_index_template="{{ batch_label }}", max_active_tis_per_dagrun=2, execution_timeout=ENRICH_BATCH_TIMEOUT)
     def enrich(batch: dict, params: dict | None = None) -> dict:
         from pipelines.orchestration.tasks import enrich
 
         context = get_current_context()
         context["batch_label"] = batch["label"]
-        return enrich(settings(), batch["doc_ids"], **run_info(context), force=params["force"])
+        return enrich(settings(), batch["doc_ids"], **run_info(context), force=params["force"], unit=batch["label"])
 
     @task(trigger_rule="all_done")  # report what happened even when a batch failed
     def summarize(results: list[dict]) -> dict:

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipelines.orchestration.airflow import DEFAULT_ARGS, report_health_alerts, run_info, settings
+from pipelines.orchestration.airflow import DEFAULT_ARGS, ENRICH_BATCH_TIMEOUT, report_health_alerts, run_info, settings
 
 ONLY_STALE = "Only documents from an older pipeline or model version"
 EVERYTHING = "Every document in the range"
@@ -53,13 +53,13 @@ def newsflow_reprocess():
             only_stale=params["selection"] == ONLY_STALE, dry_run=params["dry_run"], per_batch=params["articles_per_batch"],
         )
 
-    @task(map_index_template="{{ batch_label }}", max_active_tis_per_dagrun=2)
+    @task(map_index_template="{{ batch_label }}", max_active_tis_per_dagrun=2, execution_timeout=ENRICH_BATCH_TIMEOUT)
     def enrich(batch: dict) -> dict:
         from pipelines.orchestration.tasks import enrich
 
         context = get_current_context()
         context["batch_label"] = batch["label"]
-        return enrich(settings(), batch["doc_ids"], **run_info(context), force=True)
+        return enrich(settings(), batch["doc_ids"], **run_info(context), force=True, unit=batch["label"])
 
     @task(trigger_rule="all_done")
     def summarize(results: list[dict]) -> dict:

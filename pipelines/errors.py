@@ -6,6 +6,8 @@ reason is specific without parsing strings. Errors about one input carry its
 
     NewsflowError
     ├── ConfigError                 bad or missing settings
+    ├── ReconciliationError         a run's report does not add up: an input went missing untraced
+    ├── OverTimeBudget              a component ran past the time budget of its articles
     ├── SourceError                 an input could not be acquired              (Stage.READ)
     │   ├── ArticleReadError        one article file: undecodable, empty, malformed
     │   ├── FeedConfigError         feeds.yaml / sitemaps.yaml (or a run's list) is malformed
@@ -57,6 +59,17 @@ class NewsflowError(Exception):
 
 class ConfigError(NewsflowError):
     """Settings are missing, contradictory or malformed."""
+
+
+class ReconciliationError(NewsflowError):
+    """A stage of a run saw more (or fewer) inputs than it indexed, found unchanged, flagged as
+    duplicates and dead-lettered together: something was lost without a trace, so the run fails
+    instead of reporting success. The stored run report keeps the numbers."""
+
+
+class OverTimeBudget(NewsflowError):
+    """Work ran past its time budget (``pipelines.budget``): the article it was on is dead-lettered,
+    the rest of the batch goes on."""
 
 
 class InputError(NewsflowError):

@@ -18,21 +18,30 @@ Every input ends in exactly one bucket of ``IngestSummary``: indexed (new or cha
 unchanged (same content, same pipeline and model versions: skipped before any component),
 duplicate (same or nearly the same content as another document: written with
 ``duplicate_of``), or failed (dead-lettered with its stage and reason).
+
+Every stage of every run (acquire per unit, enrich per batch) is reconciled per source: a
+``RunReport`` (seen = indexed + unchanged + duplicate + dead-lettered) is stored in the runs
+index, and a report that does not add up fails the run with ``ReconciliationError``. A cluster
+that goes away mid-run is waited for (``Settings.elasticsearch.outage_wait_s``) and the cut-off
+unit or batch is done again: stable ids make that an upsert.
 """
 
 from __future__ import annotations
 
-import logging
 import contextlib
+import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from functools import cache, partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines import __version__
-from pipelines.errors import IndexingError, ModelNotFoundError, Stage
+from pipelines.budget import time_budget
+from pipelines.errors import IndexingError, ModelNotFoundError, OverTimeBudget, ReconciliationError, Stage
 from pipelines.models import CleanArticle, EnrichedArticle, Failure, RawArticle, RunInfo
 from pipelines.registry import Registry
 from pipelines.revisions import Revisions
@@ -107,10 +116,12 @@ class IngestSummary:
     duplicate: int = 0
     failed: int = 0
     failures: list[Failure] = field(default_factory=list)
+    reports: list[RunReport] = field(default_factory=list)  # per stage, unit and source
 
     def add(self, other: IngestSummary) -> IngestSummary:
         return IngestSummary(
-            *(getattr(self, key) + getattr(other, key) for key in BUCKETS), failures=[*self.failures, *other.failures]
+            *(getattr(self, key) + getattr(other, key) for key in BUCKETS), failures=[*self.failures, *other.failures],
+            reports=[*self.reports, *other.reports],
         )
 
     @classmethod
@@ -126,7 +137,8 @@ class IngestSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Small and JSON-safe: fit for XCom (failure details are capped, the dead-letter store has them all)."""
-        return {**self.counts(), "failures": [f.to_dict(message_chars=300) for f in self.failures[:50]]}
+        return {**self.counts(), "failures": [f.to_dict(message_chars=300) for f in self.failures[:50]],
+                "reports": [report.row() for report in self.reports]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestSummary:
@@ -134,17 +146,78 @@ class IngestSummary:
         return cls(**{key: data[key] for key in BUCKETS}, failures=failures)
 
 
+@dataclass(frozen=True)
+class RunReport:
+    """One stage (``acquire``, ``enrich``) of one run, for one unit and source: where every input
+    it saw went. ``status`` is ``failed`` when the stage stopped (cluster down after waiting,
+    write block): the counts are then what it did before, and nothing else is claimed."""
+
+    run: RunInfo
+    stage: str
+    unit: str
+    source: str
+    counts: IngestSummary
+    status: str = "complete"
+    error: str | None = None
+
+    @property
+    def reconciled(self) -> bool:
+        return self.counts.accounted
+
+    def row(self) -> dict[str, Any]:
+        """Small and JSON-safe, without failure references (XCom, ``--json``)."""
+        return {"run_id": self.run.run_id, "dag_id": self.run.dag_id, "stage": self.stage, "unit": self.unit,
+                "source": self.source, "status": self.status, "reconciled": self.reconciled, "error": self.error,
+                **self.counts.counts()}
+
+    def to_document(self) -> dict[str, Any]:
+        """What the runs index keeps: the row, each dead letter's reference, and when."""
+        return {**self.row(), "failure_refs": [f.source_ref for f in self.counts.failures[:1000]],
+                "recorded_at": datetime.now(UTC).isoformat()}
+
+    def describe(self) -> str:
+        c = self.counts
+        verdict = "reconciled" if self.reconciled else ("INCOMPLETE" if self.status == "failed" else "MISMATCH")
+        return (f"{self.stage:<7} {self.source} [{self.unit}]: seen {c.seen} = indexed {c.indexed} + unchanged "
+                f"{c.unchanged} + duplicate {c.duplicate} + dead-lettered {c.failed}  {verdict}"
+                + (f" ({self.status}: {self.error})" if self.error else ""))
+
+
+def check_reconciled(reports: Sequence[RunReport]) -> None:
+    """Raise ``ReconciliationError`` naming every completed report that does not add up."""
+    mismatched = [report for report in reports if report.status == "complete" and not report.reconciled]
+    if mismatched:
+        raise ReconciliationError(
+            f"{len(mismatched)} run report(s) do not add up, inputs went missing without a dead letter: "
+            + "; ".join(report.describe() for report in mismatched[:5])
+        )
+
+
 @dataclass
 class AcquireResult:
-    """One unit's acquisition: the source's report row and what the raw store now holds."""
+    """One unit's acquisition: the source's report row, what the raw store now holds, and its run report."""
 
     report: dict[str, Any]
     stored: StoreResult
+    run_report: RunReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, without article bodies (XCom)."""
         return {**self.report, **self.stored.counts(),
-                "failures": [f.to_dict(message_chars=300) for f in self.stored.failures[:50]]}
+                "failures": [f.to_dict(message_chars=300) for f in self.stored.failures[:50]],
+                "reports": [self.run_report.row()] if self.run_report else []}
+
+
+def acquisition_counts(stored: StoreResult) -> IngestSummary:
+    """A unit's acquisition in the buckets of every stage: stored is indexed (into the raw store)."""
+    return IngestSummary(seen=stored.seen, indexed=stored.stored, unchanged=stored.unchanged,
+                         duplicate=stored.duplicate, failed=len(stored.failures), failures=list(stored.failures))
+
+
+def _source_of(item: Any) -> str:
+    if isinstance(item, Failure):
+        return item.source or "unknown"
+    return _raw_of(item).source
 
 
 def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -274,16 +347,29 @@ class Pipeline:
         self.prepare()
         own_context = context is None
         context = context or self.context(run, force=force)
-        try:
+
+        def attempt() -> tuple[StoreResult, dict[str, Any]]:
             acquisition = build_source(work["kind"], self.settings, **work["options"]).acquire(work["unit"], context)
             stored = self.store.raw.put(acquisition, run)
             self.store.deadletters.record(stored.failures, run)
-            report = acquisition.finish(stored)
+            return stored, acquisition.finish(stored)
+
+        try:
+            stored, report = self._through_outages(attempt, f"acquiring {work['label']}")
+        except BaseException as error:
+            self._record_reports([RunReport(run, "acquire", work["label"], work["kind"], IngestSummary(), "failed",
+                                            _first_line(error))], best_effort=True)
+            raise
         finally:
             if own_context:
                 context.close()
         log.info("acquired %s: %s", work["label"], stored.counts())
-        return AcquireResult(report, stored)
+        sources = {_source_of(item) for item in [*stored.articles, *stored.failures]}
+        run_report = RunReport(run, "acquire", work["label"], ",".join(sorted(sources)) or work["kind"],
+                               acquisition_counts(stored))
+        self._record_reports([run_report])
+        check_reconciled([run_report])
+        return AcquireResult(report, stored, run_report)
 
     # ------------------------------------------------------------------------------ enrich
 
@@ -292,43 +378,64 @@ class Pipeline:
         return self.store.raw.select(selection)
 
     def enrich_ids(self, doc_ids: Sequence[str], run: RunInfo, *, force: bool = False,
-                   progress: Progress | None = None) -> IngestSummary:
+                   progress: Progress | None = None, unit: str | None = None) -> IngestSummary:
         """Enrich stored raw articles by id (an id missing from the store is a ``Stage.LOAD`` failure)."""
-        return self.enrich(self.store.raw.get(list(doc_ids)), run, force=force, progress=progress)
+        ids = list(doc_ids)
+        unit = unit or (f"{len(ids)} article(s) from {ids[0]}" if ids else "no articles")
+        loaded = (item for chunk in batches(ids, self.settings.batch_size)
+                  for item in self._through_outages(lambda: list(self.store.raw.get(chunk)), f"loading {unit}"))
+        return self.enrich(loaded, run, force=force, progress=progress, unit=unit)
 
     def enrich(self, items: Iterable[Item], run: RunInfo, *, force: bool = False,
-               progress: Progress | None = None) -> IngestSummary:
-        """Raw articles through the components and into the sink, in batches; then make them searchable.
+               progress: Progress | None = None, unit: str = "articles") -> IngestSummary:
+        """Raw articles through the components and into the sink, in batches; then make them
+        searchable. Reconciled per source (``RunReport``s in the runs index and the summary).
 
-        The parallel components (clean, extract) of batch *n + 1* run — on ``settings.workers``
-        processes — while a writer thread runs the ordered ones (deduplicate) and writes batch *n*.
+        The parallel components (clean, extract, sign) of batch *n + 1* run — on
+        ``settings.workers`` processes — while a writer thread runs the ordered ones
+        (deduplicate) and writes batch *n* (``pipelines.workers``).
         """
+        from pipelines.workers import OrderedWriter
+
         self.prepare()
+        self.model_version  # noqa: B018
         for component in self.components:
             if hasattr(component, "begin_run"):
                 component.begin_run()
-        from pipelines.workers import OrderedWriter
-
         runner = self._batch_runner()
         writer = OrderedWriter(
-            lambda job: self._finish_batch(*job, run), depth=runner.workers + 1,
-            on_done=(lambda summary: progress(summary.seen)) if progress else None,
+            lambda job: self._through_outages(lambda: self._finish_batch(*job, run), f"writing {unit}"),
+            depth=runner.workers + 1,
+            on_done=(lambda tally: progress(sum(counts.seen for counts in tally.values()))) if progress else None,
         )
+        by_source: dict[str, IngestSummary] = {}
         try:
-            for batch in batches(items, self.settings.batch_size):
-                failures = [item for item in batch if isinstance(item, Failure)]
-                raws = [item for item in batch if isinstance(item, RawArticle)]
-                fingerprints = self.sink.fingerprints([raw.doc_id for raw in raws])
-                changed = raws if force else [raw for raw in raws if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
-                writer.put((batch, raws, changed, failures, runner.submit(changed)))
-        except BaseException:
-            with contextlib.suppress(BaseException):  # the first error is the one to report
-                writer.close()
+            try:
+                for batch in batches(items, self.settings.batch_size):
+                    writer.put(self._start_batch(batch, run, runner, force=force, unit=unit))
+            except BaseException:
+                with contextlib.suppress(BaseException):  # the first error is the one to report
+                    writer.close()
+                raise
+            for tally in writer.close():
+                for source, counts in tally.items():
+                    by_source[source] = by_source.get(source, IngestSummary()).add(counts)
+            self._through_outages(self.sink.flush, f"refreshing after {unit}")
+        except BaseException as error:
+            for tally in writer.results:
+                for source, counts in tally.items():
+                    by_source[source] = by_source.get(source, IngestSummary()).add(counts)
+            failed = [RunReport(run, "enrich", unit, source, counts, "failed", _first_line(error))
+                      for source, counts in sorted(by_source.items())]
+            self._record_reports(failed or [RunReport(run, "enrich", unit, "unknown", IngestSummary(), "failed",
+                                                      _first_line(error))], best_effort=True)
             raise
-        summary = IngestSummary()
-        for done in writer.close():
-            summary = summary.add(done)
-        self.sink.flush()
+        reports = [RunReport(run, "enrich", unit, source, counts) for source, counts in sorted(by_source.items())]
+        self._record_reports(reports)
+        check_reconciled(reports)
+        summary = IngestSummary(reports=reports)
+        for counts in by_source.values():
+            summary = summary.add(counts)
         return summary
 
     def _batch_runner(self) -> BatchRunner:
@@ -350,15 +457,46 @@ class Pipeline:
             count += 1
         return self.components[:count], self.components[count:]
 
-    @classmethod
-    def _run_all(cls, components: Sequence[Component], items: list[Any]) -> tuple[list[Any], list[Failure]]:
+    def _run_all(self, components: Sequence[Component], items: list[Any]) -> tuple[list[Any], list[Failure]]:
         failures: list[Failure] = []
         for component in components:
-            items = cls._run(component, items, failures)
+            items = self._run(component, items, failures)
         return items, failures
 
-    def _finish_batch(self, batch: list[Item], raws: list[RawArticle], changed: list[RawArticle],
-                      failures: list[Failure], extracted: Future[tuple[list[Any], list[Failure]]], run: RunInfo) -> IngestSummary:
+    def _through_outages(self, attempt: Callable[[], Any], what: str) -> Any:
+        if not self.settings.uses_elasticsearch or not self.settings.elasticsearch.outage_wait_s:
+            return attempt()
+        from pipelines.store.client import through_outages
+
+        return through_outages(self.client, attempt, wait_s=self.settings.elasticsearch.outage_wait_s, what=what)
+
+    def _record_reports(self, reports: Sequence[RunReport], *, best_effort: bool = False) -> None:
+        """Store run reports; for a stage that already failed, a report that cannot be stored must
+        not hide why it failed."""
+        for report in reports:
+            (log.info if report.reconciled else log.warning)("run report: %s", report.describe())
+        try:
+            self._through_outages(lambda: self.store.runs.record([r.to_document() for r in reports]), "storing run reports")
+        except Exception:
+            if not best_effort:
+                raise
+            log.exception("could not store the run report of a failed stage")
+
+    def _start_batch(self, batch: list[Item], run: RunInfo, runner: BatchRunner, *, force: bool, unit: str) -> tuple:
+        """Decide what in a batch needs work and hand that to the parallel components."""
+        failures = [item for item in batch if isinstance(item, Failure)]
+        raws = [item for item in batch if isinstance(item, RawArticle)]
+        fingerprints = self._through_outages(lambda: self.sink.fingerprints([raw.doc_id for raw in raws]), f"reading {unit}")
+        # Written by this very run in an attempt that was cut off (an outage): done, not unchanged.
+        earlier = {doc_id: fp for doc_id, fp in fingerprints.items() if fp.get("run_id") == run.run_id}
+        pending = [raw for raw in raws if raw.doc_id not in earlier]
+        changed = pending if force else [raw for raw in pending if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
+        return batch, raws, pending, changed, earlier, failures, runner.submit(changed)
+
+    def _finish_batch(self, batch: list[Item], raws: list[RawArticle], pending: list[RawArticle],
+                      changed: list[RawArticle], earlier: dict[str, dict[str, Any]], failures: list[Failure],
+                      extracted: Future[tuple[list[Any], list[Failure]]], run: RunInfo) -> dict[str, IngestSummary]:
+        """The ordered components and the writes for one batch (in the writer thread); its counts per source."""
         items, parallel_failures = extracted.result()
         failures = failures + parallel_failures
         _, ordered = self._split_components()
@@ -370,15 +508,33 @@ class Pipeline:
         failures += rejected
         rejected_ids = {failure.doc_id for failure in rejected}
         written = [article for article in items if article.raw.doc_id not in rejected_ids]
-        duplicates = sum(1 for article in written if article.duplicate_of)
         self.store.deadletters.record(failures, run)
         # An input that failed before and went through now is no longer a dead letter.
         self.store.deadletters.resolve([(a.raw.source, a.raw.source_ref) for a in written])
         self.store.raw.mark_enriched([raw.doc_id for raw in raws])
-        return IngestSummary(
-            seen=len(batch), indexed=len(written) - duplicates, unchanged=len(raws) - len(changed),
-            duplicate=duplicates, failed=len(failures), failures=failures,
-        )
+
+        tally: dict[str, IngestSummary] = defaultdict(IngestSummary)
+        for item in batch:
+            tally[_source_of(item)].seen += 1
+        changed_ids = {raw.doc_id for raw in changed}
+        for raw in pending:
+            if raw.doc_id not in changed_ids:
+                tally[raw.source].unchanged += 1
+        for raw in raws:
+            if raw.doc_id in earlier:
+                if earlier[raw.doc_id].get("duplicate_of"):
+                    tally[raw.source].duplicate += 1
+                else:
+                    tally[raw.source].indexed += 1
+        for article in written:
+            if article.duplicate_of:
+                tally[article.raw.source].duplicate += 1
+            else:
+                tally[article.raw.source].indexed += 1
+        for failure in failures:
+            tally[failure.source or "unknown"].failed += 1
+            tally[failure.source or "unknown"].failures.append(failure)
+        return dict(tally)
 
     def apply(self, raws: Iterable[RawArticle], *, until: str | None = None) -> tuple[list[Any], list[Failure]]:
         """The components (up to and including ``until``) over raw articles, with nothing read from
@@ -419,23 +575,31 @@ class Pipeline:
             and fingerprint.get("model") == self.model_version
         )
 
-    @staticmethod
-    def _run(component: Component, items: list[Any], failures: list[Failure]) -> list[Any]:
-        """A component over a batch; if the batch fails, one at a time, so only the culprit is dead-lettered."""
+    def _run(self, component: Component, items: list[Any], failures: list[Failure]) -> list[Any]:
+        """A component over a batch; if the batch fails, one at a time, so only the culprit is dead-lettered.
+
+        Each article has ``Settings.article_time_budget_s`` per component: a batch gets its
+        articles' budgets together, and an article alone over its budget is dead-lettered."""
         if not items:
             return []
+        budget = self.settings.article_time_budget_s
         try:
-            outputs = list(component.pipe(items))
+            with time_budget(budget * len(items)):
+                outputs = list(component.pipe(items))
         except Exception as error:
             if _is_infrastructure(error):
                 raise
             outputs = []
             for item in items:
                 try:
-                    outputs.append(component(item))
+                    with time_budget(budget):
+                        outputs.append(component(item))
                 except Exception as item_error:
                     if _is_infrastructure(item_error):
                         raise
+                    if isinstance(item_error, OverTimeBudget):
+                        item_error = OverTimeBudget(f"{component.name} took longer than the time budget of {budget:g}s "
+                                                    "per article (NEWSFLOW_ARTICLE_TIME_BUDGET_S)")
                     outputs.append(Failure.of(_raw_of(item), component.stage, item_error))
         kept = []
         for output in outputs:
@@ -456,23 +620,31 @@ class Pipeline:
         if on_total:
             on_total(sum(len(work["unit"].get("files", ())) for work in works) or len(works))
         reports: list[dict[str, Any]] = []
-        acquisition_failures: list[Failure] = []
+        acquired_summary = IngestSummary()
         context = self.context(run, force=force)
 
         def acquired_articles() -> Iterator[RawArticle]:
+            nonlocal acquired_summary
             for work in works:
                 acquired = self.acquire(work, run, context=context)
                 reports.append(acquired.report)
-                acquisition_failures.extend(acquired.stored.failures)
+                acquired_summary = acquired_summary.add(IngestSummary.of_failures(acquired.stored.failures))
+                acquired_summary.reports.append(acquired.run_report)
                 if progress and acquired.stored.failures:
                     progress(len(acquired.stored.failures))
                 yield from acquired.stored.articles
 
         try:
-            summary = self.enrich(acquired_articles(), run, force=force, progress=progress)
+            enriched = self.enrich(acquired_articles(), run, force=force, progress=progress,
+                                   unit=f"{kind} ({len(works)} unit{'s' if len(works) != 1 else ''})")
         finally:
             context.close()
-        return IngestSummary.of_failures(acquisition_failures).add(summary), reports
+        return acquired_summary.add(enriched), reports
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:500] if lines else ''}"
 
 
 def describe_failure(failure: Failure) -> str:

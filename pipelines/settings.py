@@ -128,6 +128,9 @@ class ElasticsearchSettings:
     verify_certs: bool = True
     ca_certs: Path | None = None
     request_timeout_s: float = 60.0
+    # How long a run waits for an unreachable cluster to come back before it fails; what was cut
+    # off is then done again (every write is an upsert by a stable id). 0: fail at once.
+    outage_wait_s: float = 300.0
 
     @property
     def is_external(self) -> bool:
@@ -222,6 +225,8 @@ class Settings:
     workers: int = 1  # processes that clean and extract; from_env defaults it to the usable cores
     cleaning_config: Path | None = None  # YAML with extra shortcode and boilerplate rules
     max_article_chars: int = 2_000_000  # a longer body is dead-lettered by the cleaner, not cleaned
+    max_entries_per_feed: int = 2_000  # entries past this in one feed document are dead-lettered unread
+    article_time_budget_s: float = 60.0  # per article and component; over it, the article is dead-lettered
     feeds_config: Path = DEFAULT_FEEDS_CONFIG
     sitemaps_config: Path = DEFAULT_SITEMAPS_CONFIG
     feeds_schedule: str | None = "*/15 * * * *"  # cron for news_feeds; None: manual runs only
@@ -243,6 +248,7 @@ class Settings:
                 api_key=env.str("NEWSFLOW_ES_API_KEY"),
                 verify_certs=env.bool("NEWSFLOW_ES_VERIFY_CERTS", True),
                 ca_certs=env.path("NEWSFLOW_ES_CA_CERTS"),
+                outage_wait_s=env.float("NEWSFLOW_ES_OUTAGE_WAIT_S", 300.0),
             ),
             local_node=LocalNodeSettings(
                 version=env.str("NEWSFLOW_ES_VERSION"),
@@ -284,6 +290,8 @@ class Settings:
             workers=env.int("NEWSFLOW_WORKERS", env.int("NEWSFLOW_SPACY_N_PROCESS", usable_cores())),
             cleaning_config=env.path("NEWSFLOW_CLEANING_CONFIG"),
             max_article_chars=env.int("NEWSFLOW_MAX_ARTICLE_CHARS", 2_000_000),
+            max_entries_per_feed=env.int("NEWSFLOW_FEEDS_MAX_ENTRIES", 2_000),
+            article_time_budget_s=env.float("NEWSFLOW_ARTICLE_TIME_BUDGET_S", 60.0),
             feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG") or DEFAULT_FEEDS_CONFIG,
             sitemaps_config=env.path("NEWSFLOW_SITEMAPS_CONFIG") or DEFAULT_SITEMAPS_CONFIG,
             feeds_schedule=_schedule(env.str("NEWSFLOW_FEEDS_SCHEDULE", "*/15 * * * *")),

@@ -384,3 +384,14 @@ def test_many_unclosed_shortcodes_keep_all_their_text_in_bounded_time(count, nam
 def test_deeply_nested_html_keeps_its_text(depth, tag):
     cleaned = clean_text(f"<{tag}>" * depth + "Core sentence." + f"</{tag}>" * depth)
     assert cleaned.text == "Core sentence."
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.integers(min_value=1_000_000, max_value=5_000_000), st.sampled_from(["", "[caption]", "<b>", "&amp;"]))
+def test_a_single_line_of_up_to_five_megabytes_is_cleaned_whole_in_bounded_time(size, markup):
+    unit = f"{markup}harbour "
+    text = (unit * (size // len(unit) + 1))[:size].rstrip()
+    started = time.perf_counter()
+    cleaned = clean_text(text)
+    assert time.perf_counter() - started < 60.0  # linear: seconds on a busy two-core machine, never minutes
+    assert cleaned.text.count("harbour") == text.count("harbour")

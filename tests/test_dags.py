@@ -29,12 +29,13 @@ def test_dag_folder_imports_without_errors(dag_bag):
     assert set(dag_bag.dag_ids) == {*ACQUISITION_DAGS, *ENRICHMENT_DAGS}
 
 
-def test_every_task_of_every_dag_retries_reports_failures_and_shares_the_elasticsearch_pool(dag_bag):
+def test_every_task_of_every_dag_retries_reports_failures_is_time_bounded_and_shares_the_es_pool(dag_bag):
     from pipelines.orchestration.airflow import ES_POOL, report_failure
 
     for dag_id in dag_bag.dag_ids:
         for task in dag_bag.get_dag(dag_id).tasks:
             assert task.pool == ES_POOL, (dag_id, task.task_id)
+            assert task.execution_timeout is not None and task.execution_timeout.total_seconds() <= 2 * 3600, (dag_id, task.task_id)
             assert task.on_failure_callback in (report_failure, [report_failure]), (dag_id, task.task_id)
             # summarize only reports; re-running it cannot bring a failed unit back.
             assert task.retries == (0 if dag_id in ACQUISITION_DAGS and task.task_id == "summarize" else 2), (dag_id, task.task_id)

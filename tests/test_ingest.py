@@ -204,3 +204,27 @@ def test_search_says_what_a_set_of_articles_is_about(es_client, names, isolated_
     result = search(es_client, names, "clinic", about=True)
     assert result.total == 5
     assert "panels" in result.about and "ferry" not in result.about
+
+
+def test_two_folders_with_the_same_name_keep_their_own_documents_and_requeue_finds_each(
+    es_client, names, isolated_settings, tmp_path, capsys
+):
+    from pipelines.cli import main
+    from pipelines.models import stable_id
+
+    first, second = tmp_path / "desk-a" / "wire", tmp_path / "desk-b" / "wire"
+    for folder, text in ((first, SEED_STYLE), (second, TITLE_FIRST)):
+        folder.mkdir(parents=True)
+        (folder / "story.txt").write_text(text)
+    (second / "broken.json").write_text("{")
+
+    assert run_folder(first, isolated_settings, "first").indexed == 1
+    assert run_folder(second, isolated_settings, "second").indexed == 1
+    assert run_folder(first, isolated_settings, "first-again").unchanged == 1  # it keeps its name and ids
+
+    second_name = f"wire-{stable_id('folder', str(second.resolve()))[:8]}"
+    sources = sorted(doc["source"] for doc in iter_documents(es_client, names.articles))
+    assert sources == ["folder:wire", f"folder:{second_name}"]  # nothing overwritten
+    # Requeue names the second folder exactly as ingest did: its dead-lettered file is found again.
+    main(["deadletters", "requeue", str(second)])
+    assert f"1 file(s) dead-lettered for folder:{second_name}; 1 still present" in capsys.readouterr().out

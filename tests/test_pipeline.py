@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,40 @@ class VowelCounter:
 COMPONENTS.register("vowels", lambda pipeline: VowelCounter())
 
 
+class Dawdler:
+    """A toy step that never finishes on articles about ferries (think: a pathological regex)."""
+
+    name = "dawdle"
+    stage = Stage.ENRICH
+
+    def __call__(self, article: EnrichedArticle) -> EnrichedArticle:
+        while "ferry" in article.clean.body:
+            time.sleep(0.05)
+        return article
+
+    def pipe(self, articles):
+        return [self(article) for article in articles]
+
+
+COMPONENTS.register("dawdle", lambda pipeline: Dawdler())
+
+
+def test_an_article_over_its_time_budget_is_dead_lettered_and_the_batch_goes_on(tmp_path):
+    settings = Settings.from_env().with_changes(
+        state_dir=tmp_path / "state", sink=f"jsonl:{tmp_path / 'out.jsonl'}", article_time_budget_s=1.0,
+        components=(*DEFAULT_COMPONENTS[:2], "dawdle"),
+    )
+    started = time.monotonic()
+    summary, _ = Pipeline(settings).run("toy-wire", RunInfo("budget"))
+
+    assert time.monotonic() - started < 60
+    assert (summary.indexed, summary.failed) == (1, 2)
+    (stalled,) = [f for f in summary.failures if f.stage is Stage.ENRICH]
+    assert stalled.source_ref == "toy://desk-1/ferry" and stalled.error_type == "OverTimeBudget"
+    assert stalled.message == "dawdle took longer than the time budget of 1s per article (NEWSFLOW_ARTICLE_TIME_BUDGET_S)"
+    assert all(report.reconciled for report in summary.reports)
+
+
 @pytest.mark.elasticsearch
 def test_a_source_and_a_component_registered_outside_the_package_flow_to_elasticsearch(isolated_settings, es_client, names):
     components = (*DEFAULT_COMPONENTS[:2], "vowels", *DEFAULT_COMPONENTS[2:])  # clean, extract, vowels, sign, deduplicate
@@ -85,7 +120,13 @@ def test_a_source_and_a_component_registered_outside_the_package_flow_to_elastic
     summary, reports = pipeline.run("toy-wire", RunInfo("toy-run"))
 
     assert summary.counts() == {"seen": 3, "indexed": 1, "unchanged": 0, "duplicate": 0, "failed": 2}
-    assert reports == [{"unit": "desk-1", "articles": 2, "stored": 2, "unchanged": 0, "failed": 1}]
+    assert reports == [{"unit": "desk-1", "articles": 2, "seen": 3, "stored": 2, "unchanged": 0, "duplicate": 0, "failed": 1}]
+    # Each stage reconciled and kept in the runs index: acquisition 3 = 2 stored + 1 dead-lettered,
+    # enrichment 2 = 1 indexed + 1 dead-lettered.
+    stored = {(row["stage"], row["seen"], row["indexed"], row["failed"], row["reconciled"])
+              for row in pipeline.store.runs.of_run("toy-run")}
+    assert stored == {("acquire", 3, 2, 1, True), ("enrich", 2, 1, 1, True)}
+    assert [report.stage for report in summary.reports] == ["acquire", "enrich"]
     assert {(f.stage, f.source_ref) for f in summary.failures} == {
         (Stage.READ, "toy://desk-1/broken"), (Stage.ENRICH, "toy://desk-1/ferry")}
     es_client.indices.refresh(index=names.articles)

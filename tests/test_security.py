@@ -87,3 +87,18 @@ def test_api_key_creation_is_explained_where_the_cluster_cannot_store_keys(local
     assert result.returncode == 2
     assert "cannot store API keys" in result.stderr and "newsflow_pipeline" in result.stderr
     assert "NEWSFLOW_ES_API_KEY=" not in result.stdout
+
+
+def test_a_missing_pipeline_password_is_an_error_not_the_superuser(test_settings, tmp_path):
+    import shutil
+
+    from pipelines.errors import ConfigError
+
+    copy = test_settings.with_changes(state_dir=tmp_path)
+    copy.local_node_dir.mkdir(parents=True)
+    for name in ("node.json", "elastic-password"):  # everything but the pipeline user's password
+        shutil.copy(test_settings.local_node_dir / name, copy.local_node_dir / name)
+    with pytest.raises(ConfigError, match="no pipeline user password.*newsflow es stop && newsflow es start"):
+        connect(copy)
+    assert read_credentials(copy).pipeline_password is None  # what was missing, and all that was
+

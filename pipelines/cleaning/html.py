@@ -113,7 +113,11 @@ def html_document(html: str) -> tuple[str | None, str]:
 
 def main_text(html: str, *, url: str | None = None) -> str:
     """The main text of a web page (trafilatura: article body without menus, comments, related
-    links); empty when the page has none."""
+    links); empty when the page has none.
+
+    lxml, under trafilatura, drops what is nested deeper than 255 elements, so a page nested
+    that deep came back empty: its text is then read by the stack walk of ``html_document``."""
     import trafilatura
 
-    return trafilatura.extract(html, url=url, include_comments=False, include_tables=False) or ""
+    text = trafilatura.extract(html, url=url, include_comments=False, include_tables=False) or ""
+    return text or (html_document(html)[1] if looks_like_html(html) else "")

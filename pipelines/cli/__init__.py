@@ -7,7 +7,7 @@ import sys
 
 from pipelines import __version__
 from pipelines.cli.output import print_err
-from pipelines.errors import ClusterRefusedWrites, NewsflowError, Stage
+from pipelines.errors import ClusterRefusedWrites, NewsflowError, ReconciliationError, Stage
 from pipelines.settings import SAMPLE_ARTICLES, Settings
 
 
@@ -145,6 +145,7 @@ EXIT_INPUTS_FAILED = 1  # the run finished; some inputs were dead-lettered
 EXIT_USAGE = 2  # bad usage or configuration
 EXIT_UNREACHABLE = 3  # Elasticsearch could not be reached, or refused writes (overloaded, write block)
 EXIT_FORBIDDEN = 4  # Elasticsearch refused: bad credentials, or they do not cover these indices
+EXIT_UNRECONCILED = 5  # a run report did not add up: an input went missing without a dead letter
 
 
 def _cluster_failure(error: BaseException, settings: Settings | None) -> tuple[int, str] | None:
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         if failure is not None:
             print_err(failure[1])
             return failure[0]
+        if isinstance(error, ReconciliationError):
+            print_err(f"newsflow: {error}")
+            return EXIT_UNRECONCILED
         if isinstance(error, NewsflowError):
             print_err(f"newsflow: {error}")
             return EXIT_USAGE

@@ -150,23 +150,42 @@ def cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
 def _requeue(args: argparse.Namespace, pipeline: Pipeline) -> int:
     """A folder's dead-lettered files are read again (after fixing them, or the pipeline); any other
     source's dead-lettered articles are enriched again from the raw store."""
-    from pipelines.sources.folder import FolderSource
+    from pipelines.sources.folder import folder_source_name
 
     run = RunInfo(run_id("requeue"))
     if args.folder:
-        source = FolderSource(pipeline.settings, folder=args.folder, source_name=args.source_name)
-        name = f"folder:{source.source_name}"
         folder = Path(args.folder)
+        source_name = folder_source_name(folder, args.source_name, pipeline.store.state)  # exactly as ingest names it
+        name = f"folder:{source_name}"
         refs = {row["source_ref"].split("#", 1)[0] for row in pipeline.store.deadletters.refs(name)}  # "a.jsonl#L3" → its file
         existing = sorted(ref for ref in refs if (folder / ref).is_file())
         print(f"{len(refs)} file(s) dead-lettered for {name}; {len(existing)} still present, requeuing them")
         if not existing:
             return 0
-        summary, _ = pipeline.run("folder", run, folder=str(folder), source_name=source.source_name, files=existing)
+        summary, _ = pipeline.run("folder", run, folder=str(folder), source_name=source_name, files=existing)
     else:
-        ids = sorted({row["doc_id"] for row in pipeline.store.deadletters.refs(args.source) if row.get("doc_id")})
+        letters = pipeline.store.deadletters.refs(args.source)
+        ids = sorted({row["doc_id"] for row in letters if row.get("doc_id")})
         stored = pipeline.store.raw.mark_pending(ids)
         print(f"{len(ids)} dead-lettered article(s) of {args.source}; {stored} in the raw store, enriching them again")
         summary = pipeline.enrich_ids(pipeline.select(RawSelection(doc_ids=ids, pending=True)), run, force=True)
+        unstored = len(letters) - stored
+        kind, _, name = args.source.partition(":")
+        if unstored and kind in POLLED_KINDS:
+            # Entries that never reached the raw store come back only from the feed itself: poll
+            # it again now, without the validators (a 304 would deliver nothing).
+            print(f"{unstored} dead letter(s) of {args.source} never reached the raw store; polling {kind} {name!r} again")
+            _forget_validators(pipeline, kind, name)
+            polled, _ = pipeline.run(POLLED_KINDS[kind], run, force=True, only=[name])
+            summary = summary.add(polled)
     print_summary(summary, as_json=False)
     return 1 if summary.failed else 0
+
+
+POLLED_KINDS = {"feed": "feeds", "sitemap": "sitemaps"}  # a source's kind → its source type
+
+
+def _forget_validators(pipeline: Pipeline, kind: str, name: str) -> None:
+    state = pipeline.store.state.load(kind, name)
+    if state:
+        pipeline.store.state.save(kind, name, {**state, "etag": None, "last_modified": None, "validators": {}})

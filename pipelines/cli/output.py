@@ -24,3 +24,7 @@ def print_summary(summary: IngestSummary, *, as_json: bool) -> None:
     print("  ".join(f"{name}: {value}" for name, value in summary.counts().items()))
     for failure in summary.failures:
         print(f"  {describe_failure(failure)}")
+    if summary.reports:
+        print("run report (also in the runs index):")
+        for report in summary.reports:
+            print(f"  {report.describe()}")

@@ -32,7 +32,7 @@ from pipelines.extraction.metadata import (
     resolve_dates,
     split_sentences,
 )
-from pipelines.models import FACETS, CleanArticle, EnrichedArticle, Entity
+from pipelines.models import FACETS, CleanArticle, EnrichedArticle, Entity, Failure
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -148,9 +148,27 @@ class Extractor:
         version = installed_model_version(self.model_name) or self.nlp.meta["version"]
         return f"{self.model_name}-{version}"
 
-    def pipe(self, articles: Iterable[CleanArticle]) -> Iterator[EnrichedArticle]:
-        """Enrich in order; only articles in the model's language go through spaCy, in batches."""
+    def pipe(self, articles: Iterable[CleanArticle]) -> Iterator[EnrichedArticle | Failure]:
+        """Enrich in order; only articles in the model's language go through spaCy, in batches.
+
+        A text longer than spaCy's ``nlp.max_length`` (refused with E088; its parse would need
+        about 1 GB per 100,000 characters) is that article's failure, with the sizes, and the
+        rest of the batch goes on."""
         articles = list(articles) if not isinstance(articles, Sequence) else articles
+        limit = self.nlp.max_length
+        enriched = self._enrich([article for article in articles if len(article.body) <= limit])
+        for article in articles:
+            if len(article.body) <= limit:
+                yield next(enriched)
+                continue
+            raw = article.raw
+            error = ExtractionError(
+                f"cleaned text has {len(article.body):,} characters, over the extraction budget of {limit:,} "
+                "(spaCy nlp.max_length)", source_ref=raw.source_ref, doc_id=raw.doc_id,
+            )
+            yield Failure.from_error(error, source=raw.source)
+
+    def _enrich(self, articles: Sequence[CleanArticle]) -> Iterator[EnrichedArticle]:
         languages = [detect_language(article.body, default=self.nlp.lang) for article in articles]
         in_model_language = [a for a, lang in zip(articles, languages, strict=True) if lang == self.nlp.lang]
         docs = self.nlp.pipe((article.body for article in in_model_language), batch_size=self.batch_size)
@@ -185,9 +203,12 @@ class Extractor:
 
     def __call__(self, article: CleanArticle) -> EnrichedArticle:
         try:
-            return next(self.pipe([article]))
+            output = next(self.pipe([article]))
         except ModelNotFoundError:
             raise
         except Exception as error:  # noqa: BLE001 — spaCy or a metadata step failed on this article
             raw = article.raw
             raise ExtractionError(f"{type(error).__name__}: {error}", source_ref=raw.source_ref, doc_id=raw.doc_id) from error
+        if isinstance(output, Failure):
+            raise ExtractionError(output.message, source_ref=output.source_ref, doc_id=output.doc_id)
+        return output

@@ -58,8 +58,14 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(seconds=20),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=5),
+    # No task may run unbounded (a hung fetch or parse would hold a pool slot forever); tasks
+    # that do more set their own, e.g. acquisition units and enrichment batches.
+    "execution_timeout": timedelta(minutes=30),
     "on_failure_callback": report_failure,
 }
+
+# One mapped enrichment batch (at most a few thousand articles at ~10 articles/s).
+ENRICH_BATCH_TIMEOUT = timedelta(hours=1)
 
 
 def settings():  # noqa: ANN201 — Settings, imported late: DAG files are parsed every few seconds

@@ -136,9 +136,11 @@ def plan_enrichment(settings: Settings, selection: RawSelection, *, per_batch: i
     return id_batches(ids, per_batch)
 
 
-def enrich(settings: Settings, doc_ids: Sequence[str], *, run_id: str, dag_id: str | None, force: bool = False) -> dict[str, Any]:
-    """Enrich one batch of stored raw articles; returns its counts (and capped failure details)."""
-    return Pipeline.shared(settings).enrich_ids(doc_ids, RunInfo(run_id, dag_id), force=force).to_dict()
+def enrich(settings: Settings, doc_ids: Sequence[str], *, run_id: str, dag_id: str | None, force: bool = False,
+           unit: str | None = None) -> dict[str, Any]:
+    """Enrich one batch of stored raw articles; returns its counts (and capped failure details).
+    Its run report (per source) goes to the runs index; one that does not add up fails the task."""
+    return Pipeline.shared(settings).enrich_ids(doc_ids, RunInfo(run_id, dag_id), force=force, unit=unit).to_dict()
 
 
 def summarize_enrichment(results: Sequence[dict[str, Any] | None], settings: Settings | None = None, *,

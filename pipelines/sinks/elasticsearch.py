@@ -42,7 +42,7 @@ class ElasticsearchSink:
         if not doc_ids:
             return {}
         response = self.client.mget(
-            index=self.names.articles, ids=list(doc_ids), source_includes=["content_hash", "pipeline_version", "model"]
+            index=self.names.articles, ids=list(doc_ids), source_includes=["content_hash", "pipeline_version", "model", "run_id", "duplicate_of"]
         )
         return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -279,6 +280,34 @@ def read_entries(parsed: ParsedFeed, feed: FeedConfig, *, fetched_at: datetime, 
         yield item
 
 
+# One entry's end in RSS, RDF or Atom, with or without a namespace prefix.
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+
+
+def cap_entries(content: bytes, max_entries: int) -> tuple[bytes, int]:
+    """The feed cut after its first ``max_entries`` entries, and how many it had.
+
+    Parsing is what costs (feedparser takes seconds per thousand entries), so a feed of ten
+    thousand entries is cut before it is parsed: the document is closed after the last entry
+    kept, and feedparser's lenient parser reads the rest as usual."""
+    ends = [match.end() for match in _ENTRY_END.finditer(content)]
+    if len(ends) <= max_entries:
+        return content, len(ends)
+    head = content[: ends[max_entries - 1]] if max_entries else content[: content.find(b"<", 1)]
+    closing = b"</feed>" if re.search(rb"<(?:[\w.-]+:)?feed[\s>]", head[:4096]) else b"</channel></rss>"
+    return head + closing, len(ends)
+
+
+def over_cap_failures(feed: FeedConfig, feed_url: str, total: int, cap: int) -> list[Failure]:
+    """One failure per entry past the cap, each under its position in the feed."""
+    return [
+        Failure.from_error(SourceError(f"not read: the feed has {total:,} entries, over the cap of {cap:,} per feed "
+                                       "(NEWSFLOW_FEEDS_MAX_ENTRIES)", source_ref=f"{feed_url}#entry:{position}"),
+                           source=feed.source)
+        for position in range(cap, total)
+    ]
+
+
 # ---------------------------------------------------------------------------- polling
 
 
@@ -293,7 +322,8 @@ class FeedsSource(PolledSource):
     entry = staticmethod(feed_from_entry)
 
     def read(self, feed: FeedConfig, fetched: FetchResult, state: PollState, context: SourceContext) -> Poll:
-        parsed = parse_feed(fetched.content, url=fetched.final_url, content_type=fetched.content_type)
+        content, total = cap_entries(fetched.content, context.settings.max_entries_per_feed)
+        parsed = parse_feed(content, url=fetched.final_url, content_type=fetched.content_type)
 
         def commit(state: PollState) -> None:
             state.etag, state.last_modified = fetched.etag, fetched.last_modified
@@ -304,7 +334,8 @@ class FeedsSource(PolledSource):
 
         items: list[Item] = list(read_entries(parsed, feed, fetched_at=state.last_attempt or context.clock(),
                                               feed_url=fetched.final_url))
-        report = {"entries": len(parsed.entries)}
+        items += over_cap_failures(feed, fetched.final_url, total, context.settings.max_entries_per_feed)
+        report = {"entries": max(total, len(parsed.entries))}
         if feed.full_text:
             items, report["already_stored"] = _with_pages(items, context)
         return Poll(items, commit, report)

@@ -31,13 +31,16 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import charset_normalizer
 
 from pipelines.errors import ArticleReadError, SourceError
 from pipelines.models import Failure, RawArticle, stable_id
 from pipelines.sources.base import SOURCES, Acquisition, Source, SourceContext
+
+if TYPE_CHECKING:
+    from pipelines.store import StateStore
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -317,6 +320,9 @@ def _json_fields(record: object) -> tuple[str | None, list[str], str | None, dat
     )
 
 
+_TOO_DEEP = "invalid JSON: nested deeper than the JSON parser allows (no article is shaped like that)"
+
+
 def _json_records(text: str, suffix: str, ref: str) -> Iterator[tuple[str, object]]:
     """(source_ref, parsed record or the ValueError that stopped it) for each record in the file."""
     if suffix == ".jsonl":
@@ -327,6 +333,8 @@ def _json_records(text: str, suffix: str, ref: str) -> Iterator[tuple[str, objec
                 yield f"{ref}#L{number}", json.loads(line)
             except json.JSONDecodeError as error:
                 yield f"{ref}#L{number}", ValueError(f"invalid JSON: {error.msg} at column {error.colno}")
+            except RecursionError:
+                yield f"{ref}#L{number}", ValueError(_TOO_DEEP)
         return
     try:
         document = json.loads(text)
@@ -334,6 +342,8 @@ def _json_records(text: str, suffix: str, ref: str) -> Iterator[tuple[str, objec
         raise ArticleReadError(
             f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}", source_ref=ref
         ) from None
+    except RecursionError:
+        raise ArticleReadError(_TOO_DEEP, source_ref=ref) from None
     if not isinstance(document, list):
         yield ref, document
         return
@@ -494,11 +504,33 @@ def _read_paths(
 
 
 DEFAULT_FILES_PER_BATCH = 200
+FOLDER_STATE_KIND = "folder"
+
+
+def folder_source_name(folder: Path, configured: str | None, state: StateStore) -> str:
+    """The name a folder's documents are recorded under, and part of each of their ids.
+
+    A configured name is used as given. Otherwise it is the folder's own name, claimed in the
+    state store by the folder's resolved path on first use: the first folder keeps ids exactly
+    as they always were, and another folder with the same name elsewhere (``/a/articles`` after
+    ``/b/articles``) gets ``articles-<digest of its path>``, so the two never overwrite each
+    other's documents. Ingest and requeue both resolve names here.
+    """
+    if configured:
+        return configured
+    resolved = _existing_folder(folder).resolve()
+    claim = state.load(FOLDER_STATE_KIND, resolved.name)
+    if claim is None:
+        state.save(FOLDER_STATE_KIND, resolved.name, {"path": str(resolved)})
+        return resolved.name
+    if claim.get("path") == str(resolved):
+        return resolved.name
+    return f"{resolved.name}-{stable_id('folder', str(resolved))[:8]}"
 
 
 @SOURCES.register("folder")
 class FolderSource(Source):
-    """A folder of article files. Options: ``folder``, ``source_name`` (default: the folder's name),
+    """A folder of article files. Options: ``folder``, ``source_name`` (default: see ``folder_source_name``),
     ``files`` (paths relative to the folder; default: every article file), ``files_per_batch``."""
 
     kind = "folder"
@@ -506,10 +538,6 @@ class FolderSource(Source):
     @property
     def folder(self) -> Path:
         return Path(self.options["folder"])
-
-    @property
-    def source_name(self) -> str:
-        return self.options.get("source_name") or _existing_folder(self.folder).resolve().name
 
     def files(self) -> list[str]:
         folder = _existing_folder(self.folder)
@@ -527,4 +555,5 @@ class FolderSource(Source):
         ]
 
     def acquire(self, unit: dict[str, Any], context: SourceContext) -> Acquisition:
-        return Acquisition(read_files(self.folder, unit["files"], source_name=self.source_name), label=unit["label"])
+        name = folder_source_name(self.folder, self.options.get("source_name"), context.store.state)
+        return Acquisition(read_files(self.folder, unit["files"], source_name=name), label=unit["label"])

@@ -89,8 +89,12 @@ class FetchResult:
 
 def blocked_reason(address: IPAddress) -> str | None:
     """Why an address must not be fetched from, or None when it is a public unicast address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return blocked_reason(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 inside IPv6 (mapped, 6to4, Teredo) reaches that IPv4 address: judge it by that address.
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None:
+            reason = blocked_reason(embedded)
+            return f"{reason} (IPv4 {embedded} inside IPv6)" if reason and not address.ipv4_mapped else reason
     for kind in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipelines.errors import FetchError, FetchRefused, RateLimited, SourceError, Stage
+from pipelines.models import Failure
 from pipelines.sources.base import Acquisition, Item, Source, SourceContext
 from pipelines.sources.listing import planned_entries
 
@@ -153,6 +154,8 @@ class PolledAcquisition(Acquisition):
         else:
             if self.commit:
                 self.commit(state)
+            if self.outcome == "fetched" and state.url:  # read again: an earlier failure of the unit is over
+                self.context.store.deadletters.resolve([(f"{self.kind}:{state.name}", state.url)])
             schedule_after_success(state, now, min_interval_minutes=self.min_interval_minutes)
         state.last_outcome, state.updated_at = self.outcome, self.context.clock()
         self.context.store.state.save(self.kind, state.name, state.to_dict())
@@ -240,5 +243,11 @@ class PolledSource(Source):
                 return PolledAcquisition(outcome="not_modified", **common)
             poll = self.read(config, fetched, state, context)
         except SourceError as error:
-            return PolledAcquisition(outcome=failure_outcome(error), error=error, **common)
+            outcome = failure_outcome(error)
+            # A feed or sitemap that cannot be read is an input that failed: dead-lettered under its URL
+            # (requeue polls it again). Rate limiting is the server's schedule, not a failure.
+            unit_failure = [] if outcome == "rate_limited" else [
+                Failure.from_error(error, source=config.source, source_ref=config.url)  # the feed's URL, not a redirect's
+            ]
+            return PolledAcquisition(outcome=outcome, error=error, items=unit_failure, **common)
         return PolledAcquisition(outcome="fetched", items=poll.items, commit=poll.commit, report=poll.report, **common)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipelines.store.base import DeadLetterPage, DeadLetters, RawSelection, RawStore, StateStore, Store, StoreResult
+from pipelines.store.base import (
+    DeadLetterPage, DeadLetters, RawSelection, RawStore, RunReports, StateStore, Store, StoreResult,
+)
 from pipelines.store.names import SHARD_SETTINGS, IndexNames
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ __all__ = [
     "IndexNames",
     "RawSelection",
     "RawStore",
+    "RunReports",
     "StateStore",
     "Store",
     "StoreResult",

@@ -1,4 +1,4 @@
-"""What the pipeline asks of a store: the raw store, per-source state and dead letters.
+"""What the pipeline asks of a store: the raw store, per-source state, dead letters and run reports.
 
 Two backends implement it: Elasticsearch (``pipelines.store.elastic``, the default, shared by
 every Airflow worker) and SQLite (``pipelines.store.sqlite``, one file, for ingestion without a
@@ -21,8 +21,10 @@ class StoreResult:
     """What storing a stream did: every article now in the store, and what failed."""
 
     articles: list[RawArticle] = field(default_factory=list)  # stored or already there, in input order
-    stored: int = 0  # new or changed
+    seen: int = 0  # every item the source delivered: articles and failures
+    stored: int = 0  # new or changed (or stored by this same run in an attempt that was cut off)
     unchanged: int = 0
+    duplicate: int = 0  # an id the source delivered again within the unit: the first is kept
     failures: list[Failure] = field(default_factory=list)  # the source's own, and the store's rejections
 
     @property
@@ -30,8 +32,8 @@ class StoreResult:
         return [article.doc_id for article in self.articles]
 
     def counts(self) -> dict[str, int]:
-        return {"articles": len(self.articles), "stored": self.stored, "unchanged": self.unchanged,
-                "failed": len(self.failures)}
+        return {"articles": len(self.articles), "seen": self.seen, "stored": self.stored, "unchanged": self.unchanged,
+                "duplicate": self.duplicate, "failed": len(self.failures)}
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,20 @@ class Versions(Protocol):
         """Upsert versions by (article id, content hash)."""
 
 
+class RunReports(Protocol):
+    def record(self, reports: Sequence[dict[str, Any]]) -> None:
+        """Keep run reports (``RunReport.to_document()``); a report of the same run, stage, unit and source is replaced."""
+
+    def of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """Every report of one run, oldest first."""
+
+
 class Store(Protocol):
     raw: RawStore
     versions: Versions
     state: StateStore
     deadletters: DeadLetters
+    runs: RunReports
 
     def prepare(self) -> None:
         """Create what the store needs (indices, tables), idempotently."""

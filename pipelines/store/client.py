@@ -10,15 +10,19 @@ sends ``compatible-with=9`` headers that an 8.x server rejects.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipelines.settings import Settings
 from pipelines.errors import ClusterRefusedWrites, ConfigError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def connect(settings: Settings, *, admin: bool = False) -> Elasticsearch:
@@ -49,8 +53,15 @@ def connect(settings: Settings, *, admin: bool = False) -> Elasticsearch:
             f"no Elasticsearch configured: run `newsflow es start` to start the local node "
             f"(state in {settings.local_node_dir}), or set NEWSFLOW_ES_URL and credentials"
         )
-    if admin or node.pipeline_password is None:
+    if admin:
         return Elasticsearch(node.url, basic_auth=(node.username, node.password), **options)
+    if node.pipeline_password is None:
+        # Never fall back to the superuser: the pipeline's writes must stay inside its role.
+        raise ConfigError(
+            f"the local node in {settings.local_node_dir} has no pipeline user password "
+            f"({settings.local_node_dir}/pipeline-password is missing); restart the node with "
+            "`newsflow es stop && newsflow es start`, which creates the pipeline user again"
+        )
     return Elasticsearch(node.url, basic_auth=(node.pipeline_username, node.pipeline_password), **options)
 
 
@@ -131,3 +142,57 @@ def _reason(outcome: dict[str, Any]) -> str:
     if isinstance(error, dict):
         return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
     return str(error)[:300]
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the cluster is down or still recovering, rather
+    than refusing this request: no connection, a timeout, or 503 while shards come back."""
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elastic_transport import ConnectionTimeout
+    from elasticsearch import ApiError
+
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (TransportConnectionError, ConnectionTimeout)):
+            return True
+        if isinstance(cause, ApiError) and cause.meta.status == 503:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def wait_until_healthy(client: Elasticsearch, deadline: float, *, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Poll until every primary shard is assigned (yellow) or ``deadline`` (monotonic) passes."""
+    delay = 0.5
+    while time.monotonic() < deadline:
+        try:
+            if client.options(request_timeout=10).cluster.health(wait_for_status="yellow", timeout="5s")["status"] in (
+                "yellow", "green"
+            ):
+                return True
+        except Exception as error:  # noqa: BLE001 — any answer but "healthy" means wait on
+            if not is_outage(error):
+                raise
+        sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 5.0)
+    return False
+
+
+def through_outages(client: Elasticsearch, attempt: Callable[[], T], *, wait_s: float, what: str) -> T:
+    """``attempt()``; if the cluster goes away meanwhile, wait up to ``wait_s`` seconds in all for
+    it to be healthy again and call ``attempt`` again. Safe because every write is an upsert by
+    a stable id: what the cut-off attempt wrote is written again, never twice."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return attempt()
+        except Exception as error:
+            if not is_outage(error) or time.monotonic() >= deadline:
+                raise
+            log.warning("Elasticsearch unreachable during %s (%s); waiting up to %.0fs for it to come back",
+                        what, type(error).__name__, deadline - time.monotonic())
+            if not wait_until_healthy(client, deadline):
+                raise
+            log.warning("Elasticsearch is back; doing %s again", what)

@@ -1,4 +1,4 @@
-"""The Elasticsearch store: raw store, article versions, source state and dead letters as indices of one cluster."""
+"""The Elasticsearch store: raw store, article versions, source state, dead letters and run reports as indices of one cluster."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pipelines.store.deadletters import ElasticsearchDeadLetters
 from pipelines.store.names import IndexNames
 from pipelines.store.raw import ElasticsearchRawStore
+from pipelines.store.runs import ElasticsearchRunReports
 from pipelines.store.schema import ensure_store_indices
 from pipelines.store.state import ElasticsearchStateStore
 from pipelines.store.versions import ElasticsearchVersions
@@ -23,6 +24,7 @@ class ElasticsearchStore:
         self.state = ElasticsearchStateStore(client, names)
         self.deadletters = ElasticsearchDeadLetters(client, names)
         self.versions = ElasticsearchVersions(client, names)
+        self.runs = ElasticsearchRunReports(client, names)
 
     def prepare(self) -> None:
         ensure_store_indices(self.client, self.names)

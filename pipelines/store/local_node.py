@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,8 +325,11 @@ def pipeline_role_descriptor(*prefixes: str) -> dict:
 class LocalNode:
     """Start, stop and inspect the project's own single-node Elasticsearch."""
 
-    def __init__(self, settings: Settings, progress: Progress | None = None) -> None:
+    def __init__(self, settings: Settings, progress: Progress | None = None,
+                 node_settings: Mapping[str, object] | None = None) -> None:
         self.settings = settings
+        # Extra elasticsearch.yml lines (e.g. a tiny write queue in the fault tests).
+        self.node_settings = dict(node_settings or {})
         self.directory = settings.local_node_dir
         self.progress: Progress = progress or (lambda message: None)
 
@@ -424,9 +427,14 @@ class LocalNode:
             # Loopback only, so plain HTTP with authentication; TLS is for real clusters.
             "xpack.security.http.ssl.enabled: false\n"
             "xpack.security.transport.ssl.enabled: false\n"
-            # Developer machines are often nearly full; a local node must not go read-only.
-            "cluster.routing.allocation.disk.threshold_enabled: false\n"
-            "action.destructive_requires_name: true\n"
+            # Disk watermarks stay on, so a filling disk turns the node read-only (writes then
+            # fail with ClusterRefusedWrites) instead of being filled; absolute sizes rather than
+            # the default percentages keep a large but well-used developer disk usable.
+            "cluster.routing.allocation.disk.watermark.low: 2gb\n"
+            "cluster.routing.allocation.disk.watermark.high: 1gb\n"
+            "cluster.routing.allocation.disk.watermark.flood_stage: 512mb\n"
+            + "".join(f"{key}: {json.dumps(value)}\n" for key, value in self.node_settings.items())
+            +             "action.destructive_requires_name: true\n"
         )
         if password_file.is_file() and (config / "elasticsearch.keystore").is_file():
             password = password_file.read_text().strip()
@@ -460,8 +468,11 @@ class LocalNode:
         tool = str(home / "bin" / "elasticsearch-users")
         if f"{PIPELINE_USERNAME}:" in users:
             subprocess.run([tool, "userdel", PIPELINE_USERNAME], env=env, capture_output=True, text=True)
+        # The password goes in on stdin (the tool's prompt and its confirmation), never on a
+        # command line, where every user of the machine could read it in the process list.
         result = subprocess.run(
-            [tool, "useradd", PIPELINE_USERNAME, "-p", password, "-r", PIPELINE_ROLE],
+            [tool, "useradd", PIPELINE_USERNAME, "-r", PIPELINE_ROLE],
+            input=f"{password}\n{password}\n",
             env=env,
             capture_output=True,
             text=True,

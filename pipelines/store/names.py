@@ -9,6 +9,8 @@
     P-source-state          per-source state: feed and sitemap validators, poll schedule, health
     P-deadletters           every input that could not go further, with stage and reason
     P-source-health         per source and day: extraction health metrics, baseline and alerts
+    P-runs                  one report per run, stage and source: seen = indexed + unchanged +
+                            duplicate + dead-lettered (the pipeline role's P* pattern covers it)
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ class IndexNames:
     @property
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
+
+    @property
+    def runs(self) -> str:
+        return f"{self.prefix}runs"
 
     @property
     def all_patterns(self) -> list[str]:

@@ -84,26 +84,31 @@ class ElasticsearchRawStore:
         self.index = names.raw_articles
 
     def put(self, items: Iterable[RawArticle | Failure], run: RunInfo) -> StoreResult:
-        from elasticsearch import helpers
+        from pipelines.store.client import bulk_with_backoff
 
         result = StoreResult()
         iterator = iter(items)
         while batch := list(islice(iterator, CHUNK)):
             raws, failures = split(batch)
-            existing = self.content_hashes(list(raws))
-            changed = [raw for doc_id, raw in raws.items() if existing.get(doc_id) != raw.content_hash]
+            existing = self._sources(list(raws), ["content_hash", "ingest_run_id"])
+            changed = [raw for doc_id, raw in raws.items() if existing.get(doc_id, {}).get("content_hash") != raw.content_hash]
+            changed_ids = {raw.doc_id for raw in changed}
+            # Same content stored by this very run: an earlier attempt was cut off (outage, kill) after storing it.
+            again = sum(1 for doc_id in raws if doc_id not in changed_ids and existing[doc_id].get("ingest_run_id") == run.run_id)
+            duplicate = len(batch) - len(raws) - len(failures)
             actions = ({"_index": self.index, "_id": raw.doc_id, "_source": raw_document(raw, run)} for raw in changed)
             rejected = set()
-            for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False, max_retries=5):
-                if not ok:
-                    outcome = item.get("index", {})
-                    raw = raws[outcome.get("_id")]
-                    error = StoreError(str(outcome.get("error"))[:500], source_ref=raw.source_ref, doc_id=raw.doc_id)
-                    failures.append(Failure.from_error(error, source=raw.source))
-                    rejected.add(raw.doc_id)
+            # 429s are waited out and a write block raises ClusterRefusedWrites: only a document's own fault is its failure.
+            for outcome in bulk_with_backoff(self.client, actions):
+                raw = raws[outcome.get("_id")]
+                error = StoreError(str(outcome.get("error"))[:500], source_ref=raw.source_ref, doc_id=raw.doc_id)
+                failures.append(Failure.from_error(error, source=raw.source))
+                rejected.add(raw.doc_id)
             result.articles += [raw for doc_id, raw in raws.items() if doc_id not in rejected]
-            result.stored += sum(1 for raw in changed if raw.doc_id not in rejected)
-            result.unchanged += len(raws) - len(changed)
+            result.seen += len(batch)
+            result.stored += sum(1 for raw in changed if raw.doc_id not in rejected) + again
+            result.unchanged += len(raws) - len(changed) - again
+            result.duplicate += duplicate
             result.failures += failures
         self.client.indices.refresh(index=self.index)
         return result
@@ -147,13 +152,12 @@ class ElasticsearchRawStore:
         return sorted(hit["_id"] for hit in helpers.scan(self.client, index=self.index, query=query, preserve_order=False))
 
     def _set(self, doc_ids: Sequence[str], fields: dict[str, Any]) -> int:
-        from elasticsearch import helpers
+        from pipelines.store.client import bulk_with_backoff
 
-        actions = ({"_op_type": "update", "_index": self.index, "_id": doc_id, "doc": fields} for doc_id in doc_ids)
+        actions = [{"_op_type": "update", "_index": self.index, "_id": doc_id, "doc": fields} for doc_id in doc_ids]
         # No refresh here: ``select`` refreshes before it searches, and waiting per batch would
-        # cost up to a refresh interval each time.
-        updated, _ = helpers.bulk(self.client, actions, raise_on_error=False)
-        return updated
+        # cost up to a refresh interval each time. Refused items are ids not in the store.
+        return len(actions) - len(bulk_with_backoff(self.client, actions))
 
     def mark_enriched(self, doc_ids: Sequence[str]) -> None:
         if doc_ids:

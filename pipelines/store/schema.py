@@ -212,6 +212,24 @@ HEALTH_MAPPINGS: dict[str, Any] = {
     },
 }
 
+# One document per run, stage, unit and source (``pipelines.pipeline.RunReport``).
+RUNS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "run_id": {"type": "keyword"},
+        "dag_id": {"type": "keyword"},
+        "stage": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "unit": {"type": "keyword", "ignore_above": 512},
+        "status": {"type": "keyword"},
+        "reconciled": {"type": "boolean"},
+        **{bucket: {"type": "long"} for bucket in ("seen", "indexed", "unchanged", "duplicate", "failed")},
+        "failure_refs": {"type": "keyword", "ignore_above": 2048},
+        "error": {"type": "text"},
+        "recorded_at": {"type": "date"},
+    },
+}
+
 # One document per source unit (a feed, a sitemap): typed fields for health charts, the rest in ``data``.
 STATE_MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
@@ -258,10 +276,10 @@ def create_index_once(client: Elasticsearch, index: str, **body: Any) -> bool:
 
 
 def ensure_store_indices(client: Elasticsearch, names: IndexNames) -> None:
-    """The raw store and its versions, source state, source health and dead-letter indices, once."""
+    """The raw store and its versions, source state, source health, dead-letter and run-report indices, once."""
     for index, mappings in (
         (names.deadletters, DEADLETTER_MAPPINGS), (names.raw_articles, RAW_MAPPINGS), (names.source_state, STATE_MAPPINGS),
-        (names.raw_versions, VERSION_MAPPINGS), (names.source_health, HEALTH_MAPPINGS),
+        (names.raw_versions, VERSION_MAPPINGS), (names.source_health, HEALTH_MAPPINGS), (names.runs, RUNS_MAPPINGS),
     ):
         if not create_index_once(client, index, settings=SHARD_SETTINGS, mappings=mappings):
             # Made by an earlier version: add the fields this one writes (additive, in place).

@@ -1,4 +1,4 @@
-"""The store in one SQLite file: raw articles, per-source state and dead letters as three tables.
+"""The store in one SQLite file: raw articles, per-source state, dead letters and run reports as four tables.
 
 For ingestion without an Elasticsearch cluster (enriched articles go to a JSON Lines file), with
 the behaviour of the Elasticsearch store: the same stored documents, the same unchanged/changed
@@ -28,6 +28,7 @@ from pipelines.store.base import DeadLetterPage, RawSelection, StoreResult
 from pipelines.store.deadletters import dead_letter, dead_letter_id
 from pipelines.store.raw import CHUNK, missing, raw_article, raw_document, split
 from pipelines.store.versions import by_article, version_id
+from pipelines.store.runs import run_report_id
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -69,6 +70,13 @@ CREATE TABLE IF NOT EXISTS deadletters (
 );
 CREATE INDEX IF NOT EXISTS deadletters_source_ref ON deadletters (source, source_ref);
 CREATE INDEX IF NOT EXISTS deadletters_failed_at ON deadletters (failed_at);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id);
 """
 
 # A list bound as one JSON parameter: no limit on the number of ids, no SQL built from values.
@@ -139,6 +147,13 @@ class SqliteRawStore:
                                   (json.dumps(list(doc_ids)),))
         return dict(rows.fetchall())
 
+    @staticmethod
+    def _stored_by(connection: sqlite3.Connection, doc_ids: Sequence[str], run: RunInfo) -> set[str]:
+        rows = connection.execute(
+            f"SELECT doc_id FROM raw_articles WHERE ingest_run_id = ? AND doc_id {IN_LIST}", (run.run_id, json.dumps(list(doc_ids)))
+        )
+        return {doc_id for (doc_id,) in rows.fetchall()}
+
     def put(self, items: Iterable[RawArticle | Failure], run: RunInfo) -> StoreResult:
         result = StoreResult()
         iterator = iter(items)
@@ -147,6 +162,7 @@ class SqliteRawStore:
             with self.database.write() as connection:
                 existing = self._hashes(connection, list(raws))
                 changed = [raw for doc_id, raw in raws.items() if existing.get(doc_id) != raw.content_hash]
+                again = len(self._stored_by(connection, [d for d in raws if existing.get(d) == raws[d].content_hash], run))
                 documents = [raw_document(raw, run) for raw in changed]
                 connection.executemany(
                     "INSERT OR REPLACE INTO raw_articles"
@@ -157,8 +173,10 @@ class SqliteRawStore:
                      for doc in documents],
                 )
             result.articles += list(raws.values())
-            result.stored += len(changed)
-            result.unchanged += len(raws) - len(changed)
+            result.seen += len(batch)
+            result.stored += len(changed) + again
+            result.unchanged += len(raws) - len(changed) - again
+            result.duplicate += len(batch) - len(raws) - len(failures)
             result.failures += failures
         return result
 
@@ -316,6 +334,24 @@ class SqliteDeadLetters:
         return [{"source_ref": source_ref, "doc_id": doc_id, "stage": stage} for source_ref, doc_id, stage in rows]
 
 
+class SqliteRunReports:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def record(self, reports: Sequence[dict[str, Any]]) -> None:
+        with self.database.write() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO runs (id, run_id, recorded_at, document) VALUES (?, ?, ?, ?)",
+                [(run_report_id(r), r["run_id"], r["recorded_at"], json.dumps(r)) for r in reports],
+            )
+
+    def of_run(self, run_id: str) -> list[dict[str, Any]]:
+        with self.database.read() as connection:
+            rows = connection.execute("SELECT document FROM runs WHERE run_id = ? ORDER BY recorded_at, rowid",
+                                      (run_id,)).fetchall()
+        return [json.loads(document) for (document,) in rows]
+
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -324,6 +360,7 @@ class SqliteStore:
         self.state = SqliteStateStore(self.database)
         self.deadletters = SqliteDeadLetters(self.database)
         self.versions = SqliteVersions(self.database)
+        self.runs = SqliteRunReports(self.database)
 
     def prepare(self) -> None:
         """Create the file, its directory and its tables (each step idempotent)."""
