@@ -1,4 +1,4 @@
-"""Kibana content for newsflow: data views, a saved search and an overview dashboard.
+"""Kibana content for newsflow: data views, a saved search, an overview and a politeness dashboard.
 
 The saved objects are built from the index names, so a deployment with its own
 ``NEWSFLOW_INDEX_PREFIX`` gets objects that point at its own aliases; ``kibana/newsflow.ndjson``
@@ -97,6 +97,70 @@ def _terms(field: str, size: int = 10, schema: str = "bucket", aggregation_id: s
     }
 
 
+def _sum(field: str, aggregation_id: str) -> dict[str, Any]:
+    return {"id": aggregation_id, "enabled": True, "type": "sum", "schema": "metric", "params": {"field": field}}
+
+
+def _dashboard(names: IndexNames, kind: str, title: str, description: str,
+               visualizations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first panel full width, the others two by two below it."""
+    panels, references = [], []
+    for number, visualization in enumerate(visualizations):
+        name = f"panel_{number}"
+        width = 48 if number == 0 else 24
+        panels.append({
+            "version": "8.0.0", "type": "visualization", "panelIndex": str(number + 1), "panelRefName": name,
+            "gridData": {"x": 0 if number == 0 else 24 * ((number - 1) % 2), "y": 0 if number == 0 else 15 * ((number + 1) // 2),
+                         "w": width, "h": 15, "i": str(number + 1)},
+            "embeddableConfig": {},
+        })
+        references.append({"name": name, "type": "visualization", "id": visualization["id"]})
+    return {
+        "id": _id(names, kind),
+        "type": "dashboard",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "panelsJSON": json.dumps(panels, separators=(",", ":")),
+            "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
+            "timeRestore": False,
+            "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})},
+        },
+        "references": references,
+    }
+
+
+def _politeness_objects(names: IndexNames) -> list[dict[str, Any]]:
+    """The politeness ledger: a data view, requests per day, a per-host table, robots.txt decisions, and their dashboard."""
+    ledger = _data_view(names, "politeness", names.politeness, "recorded_at", "newsflow politeness ledger")
+    table = {"perPage": 20, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": True}
+    visualizations = [
+        _visualization(
+            names, "vis-politeness-requests", "newsflow · requests per host over time", "histogram",
+            [_sum("requests", "1"),
+             {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
+              "params": {"field": "recorded_at", "interval": "auto", "min_doc_count": 1}},
+             _terms("host", 10, "group", "3")],
+            ledger["id"], {"type": "histogram", "addTooltip": True, "addLegend": True},
+        ),
+        _visualization(
+            names, "vis-politeness-hosts", "newsflow · politeness per host", "table",
+            [_sum("requests", "1"), _sum("bytes", "3"), _sum("not_modified", "4"), _sum("retry_after_responses", "5"),
+             _sum("robots_allowed", "6"), _sum("robots_blocked", "7"), _sum("errors", "8"),
+             {"id": "9", "enabled": True, "type": "max", "schema": "metric", "params": {"field": "crawl_delay_s"}},
+             _terms("host", 50)],
+            ledger["id"], table,
+        ),
+        _visualization(names, "vis-politeness-blocked", "newsflow · pages blocked by robots.txt", "table",
+                       [_sum("robots_blocked", "1"), _terms("blocked_urls", 50)], ledger["id"], table),
+    ]
+    dashboard = _dashboard(names, "dashboard-politeness", "newsflow · politeness",
+                           "What newsflow asked of each host: requests over time, bytes, 304s, Retry-After "
+                           "waits, robots.txt decisions, errors, crawl delays and the pages robots.txt blocked.",
+                           visualizations)
+    return [ledger, *visualizations, dashboard]
+
+
 def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     """Every saved object, dependencies first (Kibana imports in file order)."""
     articles = _data_view(names, "articles", names.articles, ARTICLE_TIME_FIELD, "newsflow articles")
@@ -145,32 +209,11 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
             {"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": articles["id"]}
         ],
     }
-    panels, references = [], []
-    for number, visualization in enumerate(visualizations):
-        name = f"panel_{number}"
-        width = 48 if number == 0 else 24
-        panels.append({
-            "version": "8.0.0", "type": "visualization", "panelIndex": str(number + 1), "panelRefName": name,
-            "gridData": {"x": 0 if number == 0 else 24 * ((number - 1) % 2), "y": 0 if number == 0 else 15 * ((number + 1) // 2),
-                         "w": width, "h": 15, "i": str(number + 1)},
-            "embeddableConfig": {},
-        })
-        references.append({"name": name, "type": "visualization", "id": visualization["id"]})
-    dashboard = {
-        "id": _id(names, "dashboard"),
-        "type": "dashboard",
-        "attributes": {
-            "title": "newsflow · overview",
-            "description": "Articles over time, top people, organisations and places, sources, languages, "
-                           "feed health and dead letters.",
-            "panelsJSON": json.dumps(panels, separators=(",", ":")),
-            "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
-            "timeRestore": False,
-            "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"}, "filter": []})},
-        },
-        "references": references,
-    }
-    return [_with_migration_fields(obj) for obj in (articles, dead, feeds, runs, *visualizations, search, dashboard)]
+    dashboard = _dashboard(names, "dashboard", "newsflow · overview",
+                           "Articles over time, top people, organisations and places, sources, languages, "
+                           "feed health and dead letters.", visualizations)
+    return [_with_migration_fields(obj)
+            for obj in (articles, dead, feeds, runs, *visualizations, search, dashboard, *_politeness_objects(names))]
 
 
 def to_ndjson(objects: Iterable[dict[str, Any]]) -> str:

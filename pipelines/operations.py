@@ -1,7 +1,9 @@
-"""What an operator wants to see at a glance: per-source health and per-run document counts.
+"""What an operator wants to see at a glance: per-source health, the politeness ledger per host
+and per-run document counts.
 
-Read from Elasticsearch (the source-state index and aggregations over the documents' ``dag_id`` /
-``run_id``); served by the Airflow plugin in ``plugins/`` and usable from anywhere else.
+Read from Elasticsearch (the source-state and politeness indices, and aggregations over the
+documents' ``dag_id`` / ``run_id``); served by the Airflow plugin in ``plugins/`` and usable from
+anywhere else.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.sources.polling import PollState
 from pipelines.store.names import IndexNames
+from pipelines.store.politeness import ElasticsearchPoliteness
 from pipelines.store.state import ElasticsearchStateStore
 
 if TYPE_CHECKING:
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
 
 UNHEALTHY_OUTCOMES = {"failed", "refused"}
 POLLED_KINDS = ("feed", "sitemap")
+POLITENESS_DAYS = 7
 
 
 def feed_health(client: Elasticsearch, names: IndexNames) -> list[dict[str, Any]]:
@@ -80,5 +84,7 @@ def operations_status(client: Elasticsearch, names: IndexNames) -> dict[str, Any
         "generated_at": datetime.now(UTC).isoformat(),
         "index_prefix": names.prefix,
         "feeds": feed_health(client, names),
+        "politeness_days": POLITENESS_DAYS,
+        "politeness": ElasticsearchPoliteness(client, names).by_host(days=POLITENESS_DAYS),
         "runs": run_counts(client, names),
     }

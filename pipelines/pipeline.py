@@ -263,6 +263,8 @@ class Pipeline:
             stored = self.store.raw.put(acquisition, run)
             self.store.deadletters.record(stored.failures, run)
             report = acquisition.finish(stored)
+            self.store.politeness.record([counts.to_dict() for counts in context.politeness()], run,
+                                         unit=f"{work['kind']}:{work['label']}")
         finally:
             if own_context:
                 context.close()

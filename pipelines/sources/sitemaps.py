@@ -274,7 +274,8 @@ def _read_index(children: list[ChildSitemap], sitemap: SitemapConfig, state: Pol
             continue
         known = state.validators.get(child.loc, {})
         try:
-            fetched = fetcher.get(child.loc, etag=known.get("etag"), last_modified=known.get("last_modified"))
+            fetched = fetcher.get(child.loc, etag=known.get("etag"), last_modified=known.get("last_modified"),
+                                  obey_robots=True)
             if fetched.not_modified:
                 listing.not_modified += 1
                 continue
@@ -298,6 +299,7 @@ class SitemapsSource(PolledSource):
     kind = "sitemaps"
     list_key = "sitemaps"
     state_kind = "sitemap"
+    obeys_robots = True  # a sitemap is crawler input, unlike a feed (pipelines.sources.robots)
 
     entry = staticmethod(sitemap_from_entry)
 

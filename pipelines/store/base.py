@@ -1,4 +1,4 @@
-"""What the pipeline asks of a store: the raw store, per-source state and dead letters.
+"""What the pipeline asks of a store: the raw store, per-source state, dead letters and the politeness ledger.
 
 Two backends implement it: Elasticsearch (``pipelines.store.elastic``, the default, shared by
 every Airflow worker) and SQLite (``pipelines.store.sqlite``, one file, for ingestion without a
@@ -100,10 +100,16 @@ class DeadLetters(Protocol):
         """Every dead letter of a source (``source_ref``, ``doc_id``, ``stage``): what requeue works from."""
 
 
+class PolitenessLedgerStore(Protocol):
+    def record(self, hosts: Sequence[dict[str, Any]], run: RunInfo, *, unit: str) -> None:
+        """Store a unit's politeness counts per host; the same run and unit again replaces them (no double count)."""
+
+
 class Store(Protocol):
     raw: RawStore
     state: StateStore
     deadletters: DeadLetters
+    politeness: PolitenessLedgerStore
 
     def prepare(self) -> None:
         """Create what the store needs (indices, tables), idempotently."""

@@ -1,4 +1,4 @@
-"""The Elasticsearch store: raw store, source state and dead letters as indices of one cluster."""
+"""The Elasticsearch store: raw store, source state, dead letters and the politeness ledger as indices of one cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.store.deadletters import ElasticsearchDeadLetters
 from pipelines.store.names import IndexNames
+from pipelines.store.politeness import ElasticsearchPoliteness
 from pipelines.store.raw import ElasticsearchRawStore
 from pipelines.store.schema import ensure_store_indices
 from pipelines.store.state import ElasticsearchStateStore
@@ -21,6 +22,7 @@ class ElasticsearchStore:
         self.raw = ElasticsearchRawStore(client, names)
         self.state = ElasticsearchStateStore(client, names)
         self.deadletters = ElasticsearchDeadLetters(client, names)
+        self.politeness = ElasticsearchPoliteness(client, names)
 
     def prepare(self) -> None:
         ensure_store_indices(self.client, self.names)

@@ -7,6 +7,7 @@
     P-raw-articles          the raw store: every article as its source delivered it
     P-source-state          per-source state: feed and sitemap validators, poll schedule, health
     P-deadletters           every input that could not go further, with stage and reason
+    P-politeness            the politeness ledger: requests, bytes, 304s, waits, robots decisions per host and unit
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class IndexNames:
     @property
     def deadletters(self) -> str:
         return f"{self.prefix}deadletters"
+
+    @property
+    def politeness(self) -> str:
+        return f"{self.prefix}politeness"
 
     @property
     def all_patterns(self) -> list[str]:

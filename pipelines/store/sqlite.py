@@ -1,4 +1,5 @@
-"""The store in one SQLite file: raw articles, per-source state and dead letters as three tables.
+"""The store in one SQLite file: raw articles, per-source state, dead letters and the politeness
+ledger as four tables.
 
 For ingestion without an Elasticsearch cluster (enriched articles go to a JSON Lines file), with
 the behaviour of the Elasticsearch store: the same stored documents, the same unchanged/changed
@@ -26,6 +27,7 @@ from pipelines.errors import Stage
 from pipelines.models import Failure, RawArticle, RunInfo
 from pipelines.store.base import DeadLetterPage, RawSelection, StoreResult
 from pipelines.store.deadletters import dead_letter, dead_letter_id
+from pipelines.store.politeness import politeness_document, politeness_id
 from pipelines.store.raw import CHUNK, missing, raw_article, raw_document, split
 
 BUSY_TIMEOUT_S = 30.0
@@ -62,6 +64,12 @@ CREATE TABLE IF NOT EXISTS deadletters (
 );
 CREATE INDEX IF NOT EXISTS deadletters_source_ref ON deadletters (source, source_ref);
 CREATE INDEX IF NOT EXISTS deadletters_failed_at ON deadletters (failed_at);
+CREATE TABLE IF NOT EXISTS politeness (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    day TEXT NOT NULL,
+    document TEXT NOT NULL
+);
 """
 
 # A list bound as one JSON parameter: no limit on the number of ids, no SQL built from values.
@@ -75,7 +83,7 @@ def utc_text(value: datetime) -> str:
 
 
 class Database:
-    """The file's one connection, opened on first use and shared under a lock by the three tables."""
+    """The file's one connection, opened on first use and shared under a lock by the tables."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -290,6 +298,18 @@ class SqliteDeadLetters:
         return [{"source_ref": source_ref, "doc_id": doc_id, "stage": stage} for source_ref, doc_id, stage in rows]
 
 
+class SqlitePoliteness:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def record(self, hosts: Sequence[dict[str, Any]], run: RunInfo, *, unit: str) -> None:
+        now = datetime.now(UTC)
+        rows = [(politeness_id(run, unit, counts["host"]), counts["host"], now.date().isoformat(),
+                 json.dumps(politeness_document(counts, run, unit, now))) for counts in hosts]
+        with self.database.write() as connection:
+            connection.executemany("INSERT OR REPLACE INTO politeness (id, host, day, document) VALUES (?, ?, ?, ?)", rows)
+
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -297,6 +317,7 @@ class SqliteStore:
         self.raw = SqliteRawStore(self.database)
         self.state = SqliteStateStore(self.database)
         self.deadletters = SqliteDeadLetters(self.database)
+        self.politeness = SqlitePoliteness(self.database)
 
     def prepare(self) -> None:
         """Create the file, its directory and its tables (each step idempotent)."""
