@@ -8,7 +8,8 @@ Per host (``host``, or ``host:port`` off the default port):
 * ``waited_s`` — time spent waiting for the host's interval (``Crawl-delay`` included);
 * ``robots_allowed`` / ``robots_blocked`` — page and sitemap URLs robots.txt let through or
   stopped (a blocked URL is never requested; the first few are kept in ``blocked_urls``);
-* ``errors`` — other fetches that failed (timeouts, connection errors, HTTP errors) and their error types.
+* ``errors`` — other fetches that failed (timeouts, connection errors, HTTP errors; a missing
+  robots.txt is no error) and their error types.
 
 Outcomes (bytes, 304, errors) count at the host of the URL asked for. ``drain()`` hands the
 counts over and starts afresh: the pipeline stores them after each unit (see
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipelines.errors import FetchError, RateLimited
+from pipelines.errors import FetchError, HTTPStatusError, RateLimited
 
 MAX_BLOCKED_URLS = 20
 
@@ -92,6 +93,8 @@ class PolitenessLedger:
                 counts.retry_after_responses += 1
                 counts.retry_after_s += error.retry_after_s or 0.0
                 return
+            if isinstance(error, HTTPStatusError) and error.status < 500 and urlsplit(url).path == "/robots.txt":
+                return  # no robots.txt: an ordinary answer ("no rules"), not an error
             counts.errors += 1
             if type(error).__name__ not in counts.error_types:
                 counts.error_types.append(type(error).__name__)

@@ -50,8 +50,9 @@ class ElasticsearchPoliteness:
             raise IndexingError(f"could not record the politeness ledger of {unit}: {errors[:3]}")
 
     def by_host(self, *, days: int = 7, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Per host over the last ``days`` days: the summed counts, the share of 304s, the latest
-        crawl delay and blocked URLs, and requests per day (oldest first); busiest host first."""
+        """Per host over the last ``days`` days: the summed counts, the share of 304s, the longest
+        crawl delay, the URLs robots.txt blocked (up to 20) and requests per day (oldest first);
+        busiest host first."""
         since = ((now or datetime.now(UTC)) - timedelta(days=days - 1)).date().isoformat()
         self.client.indices.refresh(index=self.index, ignore_unavailable=True)
         response = self.client.search(
@@ -61,8 +62,9 @@ class ElasticsearchPoliteness:
                 "terms": {"field": "host", "size": 200, "order": {"requests": "desc"}},
                 "aggs": {
                     **{name: {"sum": {"field": name}} for name in SUMMED},
-                    "latest": {"top_hits": {"size": 1, "sort": [{"recorded_at": "desc"}],
-                                            "_source": ["crawl_delay_s", "blocked_urls", "recorded_at"]}},
+                    "crawl_delay_s": {"max": {"field": "crawl_delay_s"}},
+                    "last_seen": {"max": {"field": "recorded_at"}},
+                    "blocked_urls": {"terms": {"field": "blocked_urls", "size": 20}},
                     "per_day": {"terms": {"field": "day", "size": days, "order": {"_key": "asc"}},
                                 "aggs": {"requests": {"sum": {"field": "requests"}}}},
                 },
@@ -73,11 +75,11 @@ class ElasticsearchPoliteness:
             sums = {name: bucket[name]["value"] for name in SUMMED}
             row: dict[str, Any] = {"host": bucket["key"],
                                    **{k: round(v, 3) if k in SECONDS else int(v) for k, v in sums.items()}}
-            latest = bucket["latest"]["hits"]["hits"][0]["_source"]
             row["not_modified_share"] = round(sums["not_modified"] / sums["requests"], 4) if sums["requests"] else 0.0
-            row["crawl_delay_s"] = latest.get("crawl_delay_s")
-            row["blocked_urls"] = latest.get("blocked_urls") or []
-            row["last_seen"] = latest.get("recorded_at")
+            delay = bucket["crawl_delay_s"]["value"]  # a float field: round off its single precision
+            row["crawl_delay_s"] = round(delay, 3) if delay is not None else None
+            row["blocked_urls"] = [url["key"] for url in bucket["blocked_urls"]["buckets"]]
+            row["last_seen"] = bucket["last_seen"].get("value_as_string")
             row["per_day"] = [{"day": day["key_as_string"], "requests": int(day["requests"]["value"])}
                               for day in bucket["per_day"]["buckets"]]
             rows.append(row)
