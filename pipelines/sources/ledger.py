@@ -32,6 +32,8 @@ def authority(url: str) -> str:
     """``host`` or ``host:port`` when the port is not the scheme's default: what the ledger counts by."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
     try:
         port = parts.port
     except ValueError:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from pipelines.errors import FetchError, FetchRefused, HTTPStatusError
 from pipelines.settings import ROBOTS_TOKEN
+from pipelines.sources.ledger import authority
 
 if TYPE_CHECKING:
     from protego import Protego
@@ -59,14 +60,7 @@ RULES, ALLOW_ALL, DISALLOW_ALL = "rules", "allow_all", "disallow_all"
 
 def origin_of(url: str) -> str:
     """``scheme://host[:port]``: robots.txt applies to one origin (RFC 9309 §2.3)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+    return f"{urlsplit(url).scheme.lower()}://{authority(url)}"
 
 
 def lifetime(cache_control: str | None) -> timedelta:

@@ -18,6 +18,8 @@ often sooner and more completely than its feeds; news-please and Fundus crawl ne
   nothing). Pages already stored with the same ``lastmod`` are not fetched again; at most
   ``max_pages`` new pages per poll, newest first. Validators are saved only for what was read in
   full, so pages left for later, and a child that failed, are listed again on the next poll.
+  The sitemap, its children and its pages obey robots.txt (``pipelines.sources.robots``): a
+  disallowed child is a failure naming it, a disallowed page keeps its news title with a note.
 """
 
 from __future__ import annotations
