@@ -146,7 +146,7 @@ class FetchPolicy:
     max_crawl_delay_s: float = DEFAULT_MAX_CRAWL_DELAY_S  # a longer robots.txt Crawl-delay is honoured as this
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 20.0  # longest wait for any one read
-    total_timeout_s: float = 60.0  # the whole fetch, redirects included
+    total_timeout_s: float = 60.0  # the whole fetch, redirects included (not robots.txt or waiting for the host's turn)
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     min_host_interval_s: float = 1.0  # between two requests to the same host

@@ -123,7 +123,8 @@ def test_blocked_pages_are_never_requested_crawl_delay_spaces_the_rest_and_the_l
         server.serve(f"/news/{n}.html", PAGE.format(f"Story {n}"))
     server.serve("/private/secret.html", PAGE.format("Secret"))
 
-    with Fetcher(policy()) as fetcher:
+    # A total time limit shorter than the delay: waiting for the host's turn is not the fetch's own time.
+    with Fetcher(policy(total_timeout_s=0.5)) as fetcher:
         fetcher.get(f"{server.base}/news/1.html", obey_robots=True)
         with pytest.raises(RobotsDisallowed, match="robots.txt disallows this page"):
             fetcher.get(f"{server.base}/private/secret.html", obey_robots=True)

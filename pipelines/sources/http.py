@@ -316,12 +316,15 @@ class Fetcher:
         for _ in range(policy.max_redirects + 1):
             target = check_url(current, policy, self.resolver)
             assert self.limiter is not None and self.client is not None
+            paused = time.monotonic()
             if obey_robots and self.robots is not None:
                 self._obey_robots(target)
-            self.ledger.request(current, waited_s=self.limiter.wait(target.host))
+            waited = self.limiter.wait(target.host)
+            deadline += time.monotonic() - paused  # reading robots.txt and waiting our turn are not this fetch's time
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FetchTimeout(f"total time limit of {policy.total_timeout_s:g}s reached", source_ref=url)
+            self.ledger.request(current, waited_s=waited)
             request = self._build_request(target, accept=accept, etag=etag, last_modified=last_modified, remaining=remaining)
             with self._cut_off_at(deadline, target) as cut_off:
                 try:
