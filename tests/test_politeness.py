@@ -123,8 +123,7 @@ def test_blocked_pages_are_never_requested_crawl_delay_spaces_the_rest_and_the_l
         server.serve(f"/news/{n}.html", PAGE.format(f"Story {n}"))
     server.serve("/private/secret.html", PAGE.format("Secret"))
 
-    # A total time limit shorter than the delay: waiting for the host's turn is not the fetch's own time.
-    with Fetcher(policy(total_timeout_s=0.5)) as fetcher:
+    with Fetcher(policy()) as fetcher:
         fetcher.get(f"{server.base}/news/1.html", obey_robots=True)
         with pytest.raises(RobotsDisallowed, match="robots.txt disallows this page"):
             fetcher.get(f"{server.base}/private/secret.html", obey_robots=True)
@@ -144,6 +143,15 @@ def test_blocked_pages_are_never_requested_crawl_delay_spaces_the_rest_and_the_l
     assert counts.blocked_urls == [f"{server.base}/private/secret.html"]
     assert counts.crawl_delay_s == 0.6 and counts.errors == 0
     assert 1.0 < counts.waited_s <= 3 * 0.6  # the delays less the time the requests themselves took
+
+
+def test_waiting_for_a_crawl_delay_does_not_count_against_the_fetchs_time_limit(server):
+    server.serve("/robots.txt", "User-agent: *\nCrawl-delay: 2\n")
+    server.serve("/news/1.html", PAGE.format("Story 1"))
+    with Fetcher(policy(total_timeout_s=1.5)) as fetcher:
+        result = fetcher.get(f"{server.base}/news/1.html", obey_robots=True)
+    assert result.status == 200 and server.paths() == ["/robots.txt", "/news/1.html"]
+    assert server.seen[1].at - server.seen[0].at >= 2 - 0.05
 
 
 def test_a_group_for_newsflow_wins_over_the_wildcard_and_feeds_ignore_robots(server):
