@@ -133,7 +133,10 @@ def test_blocked_pages_are_never_requested_crawl_delay_spaces_the_rest_and_the_l
 
     assert server.paths() == ["/robots.txt", "/news/1.html", "/news/2.html", "/news/3.html"]
     gaps = [later.at - earlier.at for earlier, later in zip(server.seen, server.seen[1:])]
-    assert min(gaps) >= 0.6 - 0.05, gaps  # robots.txt → first page included
+    # The delay runs between request starts at the client; each request reaches the server after a
+    # latency of its own, so one observed gap may be shorter by that jitter, never the whole span.
+    assert min(gaps) >= 0.6 - 0.15, gaps  # robots.txt → first page included
+    assert server.seen[-1].at - server.seen[0].at >= 3 * 0.6 - 0.15, gaps
     assert all(seen.user_agent.startswith("newsflow/") and f"+{CONTACT}" in seen.user_agent for seen in server.seen)
 
     assert counts.host == server.host
@@ -151,7 +154,7 @@ def test_waiting_for_a_crawl_delay_does_not_count_against_the_fetchs_time_limit(
     with Fetcher(policy(total_timeout_s=1.5)) as fetcher:
         result = fetcher.get(f"{server.base}/news/1.html", obey_robots=True)
     assert result.status == 200 and server.paths() == ["/robots.txt", "/news/1.html"]
-    assert server.seen[1].at - server.seen[0].at >= 2 - 0.05
+    assert server.seen[1].at - server.seen[0].at >= 2 - 0.15  # less the latency jitter (see above)
 
 
 def test_a_group_for_newsflow_wins_over_the_wildcard_and_feeds_ignore_robots(server):
