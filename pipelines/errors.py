@@ -15,6 +15,7 @@ reason is specific without parsing strings. Errors about one input carry its
     │   ├── SitemapParseError       fetched bytes are not a sitemap or sitemap index
     │   └── FetchError              a feed, sitemap or article URL could not be fetched
     │       ├── FetchRefused        refused before connecting: scheme, or an address the SSRF guard blocks
+    │       │   └── RobotsDisallowed  the site's robots.txt disallows the page (or could not be read)
     │       ├── FetchTimeout        connect, read or total time limit reached
     │       ├── ResponseTooLarge    the body went over the size cap
     │       ├── TooManyRedirects    more redirects than allowed
@@ -110,6 +111,11 @@ class FetchError(SourceError):
 
 class FetchRefused(FetchError):
     """Refused before any connection attempt: a non-HTTP(S) scheme or a blocked address."""
+
+
+class RobotsDisallowed(FetchRefused):
+    """The host's robots.txt disallows the URL for our user agent, or it could not be read (then
+    every URL on the host is off limits for a while, as Google does on 5xx)."""
 
 
 class FetchTimeout(FetchError):

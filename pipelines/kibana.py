@@ -1,5 +1,5 @@
-"""Kibana content for newsflow: data views, saved searches (articles, changed articles) and two
-dashboards (overview, source health).
+"""Kibana content for newsflow: data views, saved searches (articles, changed articles) and three
+dashboards (overview, source health, politeness).
 
 The saved objects are built from the index names, so a deployment with its own
 ``NEWSFLOW_INDEX_PREFIX`` gets objects that point at its own aliases; ``kibana/newsflow.ndjson``
@@ -144,6 +144,41 @@ def _terms(field: str, size: int = 10, schema: str = "bucket", aggregation_id: s
     }
 
 
+def _sum(field: str, aggregation_id: str) -> dict[str, Any]:
+    return {"id": aggregation_id, "enabled": True, "type": "sum", "schema": "metric", "params": {"field": field}}
+
+
+def _politeness_objects(names: IndexNames) -> list[dict[str, Any]]:
+    """The politeness ledger: a data view, requests per day, a per-host table, robots.txt decisions, and their dashboard."""
+    ledger = _data_view(names, "politeness", names.politeness, "recorded_at", "newsflow politeness ledger")
+    table = {"perPage": 20, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": True}
+    visualizations = [
+        _visualization(
+            names, "vis-politeness-requests", "newsflow · requests per host over time", "histogram",
+            [_sum("requests", "1"),
+             {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
+              "params": {"field": "recorded_at", "interval": "auto", "min_doc_count": 1}},
+             _terms("host", 10, "group", "3")],
+            ledger["id"], {"type": "histogram", "addTooltip": True, "addLegend": True},
+        ),
+        _visualization(
+            names, "vis-politeness-hosts", "newsflow · politeness per host", "table",
+            [_sum("requests", "1"), _sum("bytes", "3"), _sum("not_modified", "4"), _sum("retry_after_responses", "5"),
+             _sum("robots_allowed", "6"), _sum("robots_blocked", "7"), _sum("errors", "8"),
+             {"id": "9", "enabled": True, "type": "max", "schema": "metric", "params": {"field": "crawl_delay_s"}},
+             _terms("host", 50)],
+            ledger["id"], table,
+        ),
+        _visualization(names, "vis-politeness-blocked", "newsflow · pages blocked by robots.txt", "table",
+                       [_sum("robots_blocked", "1"), _terms("blocked_urls", 50)], ledger["id"], table),
+    ]
+    dashboard = _dashboard(names, "dashboard-politeness", "newsflow · politeness",
+                           "What newsflow asked of each host: requests over time, bytes, 304s, Retry-After "
+                           "waits, robots.txt decisions, errors, crawl delays and the pages robots.txt blocked.",
+                           visualizations)
+    return [ledger, *visualizations, dashboard]
+
+
 def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     """Every saved object, dependencies first (Kibana imports in file order)."""
     articles = _data_view(names, "articles", names.articles, ARTICLE_TIME_FIELD, "newsflow articles")
@@ -193,6 +228,7 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     health_objects = _health_objects(names, articles["id"], changed)
     return [_with_migration_fields(obj) for obj in (
         articles, dead, feeds, runs, health_objects[0], *visualizations, search, dashboard, changed, *health_objects[1:],
+        *_politeness_objects(names),
     )]
 
 

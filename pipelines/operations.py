@@ -1,9 +1,10 @@
 """What an operator wants to see at a glance: per-source polling health, per-source extraction
-health by day (with the alert thresholds), the latest revised articles and per-run document counts.
+health by day (with the alert thresholds), the latest revised articles, the politeness ledger per
+host and per-run document counts.
 
-Read from Elasticsearch (the source-state and source-health indices, the articles, aggregations
-over the documents' ``dag_id`` / ``run_id``); served by the Airflow plugin in ``plugins/`` and
-usable from anywhere else.
+Read from Elasticsearch (the source-state, source-health and politeness indices, the articles,
+aggregations over the documents' ``dag_id`` / ``run_id``); served by the Airflow plugin in
+``plugins/`` and usable from anywhere else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pipelines.health import recent_health
 from pipelines.settings import HealthSettings
 from pipelines.sources.polling import PollState
 from pipelines.store.names import IndexNames
+from pipelines.store.politeness import ElasticsearchPoliteness
 from pipelines.store.state import ElasticsearchStateStore
 
 if TYPE_CHECKING:
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
 UNHEALTHY_OUTCOMES = {"failed", "refused"}
 POLLED_KINDS = ("feed", "sitemap")
+POLITENESS_DAYS = 7
 
 
 def feed_health(client: Elasticsearch, names: IndexNames) -> list[dict[str, Any]]:
@@ -102,5 +105,7 @@ def operations_status(client: Elasticsearch, names: IndexNames, health: HealthSe
         "health": recent_health(client, names, days=health.baseline_days),
         "health_thresholds": dict(health.thresholds),
         "revisions": latest_revisions(client, names),
+        "politeness_days": POLITENESS_DAYS,
+        "politeness": ElasticsearchPoliteness(client, names).by_host(days=POLITENESS_DAYS),
         "runs": run_counts(client, names),
     }

@@ -352,7 +352,10 @@ class Pipeline:
             acquisition = build_source(work["kind"], self.settings, **work["options"]).acquire(work["unit"], context)
             stored = self.store.raw.put(acquisition, run)
             self.store.deadletters.record(stored.failures, run)
-            return stored, acquisition.finish(stored)
+            report = acquisition.finish(stored)
+            self.store.politeness.record([counts.to_dict() for counts in context.politeness()], run,
+                                         unit=f"{work['kind']}:{work['label']}")
+            return stored, report
 
         try:
             stored, report = self._through_outages(attempt, f"acquiring {work['label']}")

@@ -24,7 +24,18 @@ DEFAULT_SITEMAPS_CONFIG = DATA_DIR / "sitemaps.yaml"
 SAMPLE_ARTICLES = DATA_DIR / "samples" / "articles"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-DEFAULT_USER_AGENT = f"newsflow/{__version__} (news feed reader; conditional GET, honours Retry-After and ttl)"
+ROBOTS_TOKEN = "newsflow"  # the product token robots.txt groups name (``User-agent: newsflow``)
+DEFAULT_MAX_CRAWL_DELAY_S = 60.0
+
+
+def user_agent_for(contact_url: str | None) -> str:
+    """The User-Agent: the project, its version and, when configured, where a publisher can reach the operator."""
+    contact = f"+{contact_url}; " if contact_url else ""
+    return (f"{ROBOTS_TOKEN}/{__version__} ({contact}news feed reader; obeys robots.txt for pages, "
+            "conditional GET, honours Retry-After and ttl)")
+
+
+DEFAULT_USER_AGENT = user_agent_for(None)
 DEFAULT_COMPONENTS = ("clean", "extract", "sign", "deduplicate")
 
 
@@ -141,10 +152,12 @@ class ElasticsearchSettings:
 class FetchPolicy:
     """Limits and manners for every HTTP request of a run (feeds, sitemaps, article pages)."""
 
-    user_agent: str = DEFAULT_USER_AGENT
+    user_agent: str = DEFAULT_USER_AGENT  # see ``user_agent_for``; NEWSFLOW_CONTACT_URL puts a contact URL in it
+    obey_robots: bool = True  # robots.txt for pages and sitemaps (feeds are read like a feed reader: see README)
+    max_crawl_delay_s: float = DEFAULT_MAX_CRAWL_DELAY_S  # a longer robots.txt Crawl-delay is honoured as this
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 20.0  # longest wait for any one read
-    total_timeout_s: float = 60.0  # the whole fetch, redirects included
+    total_timeout_s: float = 60.0  # the whole fetch, redirects included (not robots.txt or waiting for the host's turn)
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     min_host_interval_s: float = 1.0  # between two requests to the same host
@@ -238,6 +251,9 @@ class Settings:
         env = _Env(os.environ if environ is None else environ)
         state_dir = Path(env.str("NEWSFLOW_STATE_DIR") or default_state_dir()).resolve()
         defaults = FetchPolicy()
+        contact_url = env.str("NEWSFLOW_CONTACT_URL")
+        if contact_url and not contact_url.startswith(("https://", "http://", "mailto:")):
+            raise ConfigError(f"NEWSFLOW_CONTACT_URL must be an http(s):// or mailto: URL, got {contact_url!r}")
         settings = cls(
             state_dir=state_dir,
             cache_dir=Path(env.str("NEWSFLOW_CACHE_DIR") or _default_cache_dir()).resolve(),
@@ -258,7 +274,9 @@ class Settings:
                 maven_repository=(env.str("NEWSFLOW_MAVEN_REPOSITORY") or "https://repo1.maven.org/maven2").rstrip("/"),
             ),
             fetch=FetchPolicy(
-                user_agent=env.str("NEWSFLOW_FEEDS_USER_AGENT") or defaults.user_agent,
+                user_agent=env.str("NEWSFLOW_FEEDS_USER_AGENT") or user_agent_for(contact_url),
+                obey_robots=env.bool("NEWSFLOW_ROBOTS", defaults.obey_robots),
+                max_crawl_delay_s=env.float("NEWSFLOW_ROBOTS_MAX_CRAWL_DELAY_S", defaults.max_crawl_delay_s),
                 connect_timeout_s=env.float("NEWSFLOW_FEEDS_CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
                 read_timeout_s=env.float("NEWSFLOW_FEEDS_READ_TIMEOUT_S", defaults.read_timeout_s),
                 total_timeout_s=env.float("NEWSFLOW_FEEDS_TOTAL_TIMEOUT_S", defaults.total_timeout_s),

@@ -4,8 +4,9 @@
   ``pipelines/orchestration/links.py``), built by the api-server from ``KIBANA_URL``.
 - ``/newsflow/`` (an HTML page, also in the UI's navigation) and ``/newsflow/api/status``
   (JSON): per-source polling health (feeds, sitemaps), per-source extraction health by day with a
-  chart of median body length against its alert threshold, the latest revised articles, and
-  per-run document counts.
+  chart of median body length against its alert threshold, the latest revised articles, the
+  politeness ledger per host (requests, bytes, 304s, Retry-After waits, robots.txt decisions,
+  errors; a bar chart and a table) and per-run document counts.
 
 Airflow does not authenticate plugin apps, so this one does it itself: every route depends on
 the caller's Airflow token (``Authorization: Bearer …`` or the UI's session cookie) and on
@@ -115,8 +116,34 @@ def _revisions(status: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _politeness_chart(hosts: list[dict[str, Any]]) -> str:
+    """Requests (blue) and pages robots.txt blocked (orange) per host, as horizontal bars to one scale."""
+    if not hosts:
+        return ""
+    scale = max(max(h["requests"], h["robots_blocked"]) for h in hosts) or 1
+    row_h, label_w, bar_w = 22, 220, 420
+    bars = []
+    for number, host in enumerate(hosts):
+        y = number * row_h
+        requests_w = bar_w * host["requests"] / scale
+        blocked_w = bar_w * host["robots_blocked"] / scale
+        bars.append(
+            f'<text x="0" y="{y + 15}">{escape(host["host"])}</text>'
+            f'<rect x="{label_w}" y="{y + 3}" width="{requests_w:.1f}" height="8" fill="#017cee"><title>'
+            f'{host["requests"]} requests</title></rect>'
+            f'<rect x="{label_w}" y="{y + 12}" width="{blocked_w:.1f}" height="8" fill="#f0883e"><title>'
+            f'{host["robots_blocked"]} blocked by robots.txt</title></rect>'
+            f'<text x="{label_w + bar_w + 8}" y="{y + 15}">{host["requests"]} req · {host["robots_blocked"]} blocked</text>'
+        )
+    height = row_h * len(hosts)
+    return (f'<svg class="chart" role="img" aria-label="requests and robots.txt blocks per host" '
+            f'width="{label_w + bar_w + 180}" height="{height}" font-size="12">{"".join(bars)}</svg>')
+
+
 def _page(status: dict[str, Any]) -> str:
     feeds = [{**feed, "health": "ok" if feed["healthy"] else "FAILING"} for feed in status["feeds"]]
+    hosts = [{**host, "304 share": f"{host['not_modified_share']:.0%}", "blocked URLs": ", ".join(host["blocked_urls"][:3])}
+             for host in status["politeness"]]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>newsflow operations</title>
 <style>body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem;color:#1a202c}}
@@ -140,6 +167,11 @@ JSON: <a href="api/status">api/status</a>.</p>
 <p>Diffs: <code>newsflow revisions DOC_ID</code>.</p>
 {_table(_revisions(status), ["last_changed_at", "source", "title", "revision_count", "headline", "changed", "entities",
                              "doc_id"], "No article has changed since it was first seen.")}
+<h2>Politeness per host (last {status["politeness_days"]} days)</h2>
+{_politeness_chart(hosts)}
+{_table(hosts, ["host", "requests", "bytes", "304 share", "retry_after_responses", "retry_after_s", "waited_s",
+                "robots_allowed", "robots_blocked", "errors", "crawl_delay_s", "blocked URLs", "last_seen"],
+        "No page, feed or sitemap has been fetched yet.")}
 <h2>Documents per run</h2>
 {_table(status["runs"], ["stage", "dag_id", "run_id", "documents", "last"], "No documents yet.")}
 </body></html>"""

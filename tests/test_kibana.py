@@ -23,7 +23,7 @@ from pipelines.models import CleanArticle, EnrichedArticle, RawArticle, RunInfo
 from pipelines.sinks.base import article_document
 from pipelines.store import IndexNames
 from pipelines.store.schema import (
-    DEADLETTER_MAPPINGS, HEALTH_MAPPINGS, RAW_MAPPINGS, STATE_MAPPINGS, article_mappings,
+    DEADLETTER_MAPPINGS, HEALTH_MAPPINGS, POLITENESS_MAPPINGS, RAW_MAPPINGS, STATE_MAPPINGS, article_mappings,
 )
 
 SHIPPED = Path(__file__).resolve().parent.parent / "kibana" / "newsflow.ndjson"
@@ -51,7 +51,7 @@ def test_every_reference_resolves_to_an_earlier_object():
             assert (reference["type"], reference["id"]) in seen, f"{obj['type']} {obj['id']} → {reference}"
         seen.add((obj["type"], obj["id"]))
     kinds = [obj["type"] for obj in objects]
-    assert kinds.count("index-pattern") == 5 and kinds.count("search") == 2 and kinds[-1] == "dashboard"
+    assert kinds.count("index-pattern") == 6 and kinds.count("search") == 2 and kinds[-1] == "dashboard"
 
 
 def test_objects_follow_the_index_prefix_and_the_mapping():
@@ -67,6 +67,17 @@ def test_objects_follow_the_index_prefix_and_the_mapping():
         for agg in json.loads(obj["attributes"]["visState"])["aggs"] if "field" in agg["params"]
     }
     assert {"date", "persons", "organizations", "locations", "source", "language", "stage"} <= fields
+    politeness = objects["newsflow · politeness"]
+    assert len(json.loads(politeness["attributes"]["panelsJSON"])) == len(politeness["references"]) == 3
+    ledger_fields = {
+        agg["params"]["field"]
+        for ref in politeness["references"]
+        for obj in objects.values() if obj["id"] == ref["id"]
+        for agg in json.loads(obj["attributes"]["visState"])["aggs"] if "field" in agg["params"]
+    }
+    assert {"host", "requests", "bytes", "not_modified", "retry_after_responses", "robots_allowed", "robots_blocked",
+            "errors", "crawl_delay_s", "blocked_urls", "recorded_at"} <= ledger_fields
+    assert objects["news-politeness"]["attributes"]["timeFieldName"] == "recorded_at"
     assert {obj["id"] for obj in saved_objects(IndexNames("news-"))}.isdisjoint(
         {obj["id"] for obj in saved_objects(IndexNames("newsflow-"))}
     )
@@ -116,6 +127,7 @@ def _fields_by_data_view(names: IndexNames) -> dict[str, dict[str, str]]:
         names.deadletters: _field_types(DEADLETTER_MAPPINGS["properties"]),
         names.source_state: _field_types(STATE_MAPPINGS["properties"]),
         names.source_health: _field_types(HEALTH_MAPPINGS["properties"]),
+        names.politeness: _field_types(POLITENESS_MAPPINGS["properties"]),
     }
     views: dict[str, dict[str, str]] = {}
     for title in {obj["attributes"]["title"] for obj in saved_objects(names) if obj["type"] == "index-pattern"}:
@@ -151,7 +163,8 @@ def mapping_problems(objects: list[dict[str, Any]], names: IndexNames) -> list[s
             continue
         for agg in json.loads(obj["attributes"]["visState"])["aggs"]:
             if "field" in agg["params"]:
-                kinds = {"date_histogram": DATE_TYPES, "max": NUMERIC_TYPES}.get(agg["type"], AGGREGATABLE_TYPES)
+                kinds = {"date_histogram": DATE_TYPES, "max": NUMERIC_TYPES, "sum": NUMERIC_TYPES}.get(
+                    agg["type"], AGGREGATABLE_TYPES)
                 check(obj, agg["params"]["field"], known, kinds)
     return problems
 

@@ -359,7 +359,9 @@ def test_a_page_on_a_private_address_is_stored_with_a_refused_note_and_never_req
     [memo] = store.raw.get([url_doc_id("http://10.1.2.3/x.html")])
     assert memo.metadata["full_text"].startswith("failed: refused") and memo.body == "Internal memo"
     assert memo.content_type == "text/plain"
-    assert {url.host for url in sent} == {"127.0.0.1"} and len(sent) == 2  # the sitemap and the ferry page
+    # robots.txt (sitemaps and pages obey it), the sitemap and the ferry page; nothing to 10.1.2.3
+    assert {url.host for url in sent} == {"127.0.0.1"} and [url.path for url in sent] == [
+        "/robots.txt", "/news.xml", "/articles/ferry.html"]
 
 
 def test_a_child_that_fails_is_one_failure_naming_it_and_the_other_childs_pages_are_stored(poller, server):

@@ -23,6 +23,7 @@ from pipelines.registry import Registry
 if TYPE_CHECKING:
     from pipelines.settings import Settings
     from pipelines.sources.http import Fetcher
+    from pipelines.sources.ledger import HostCounts
     from pipelines.store import Store, StoreResult
 
 Item = RawArticle | Failure
@@ -35,7 +36,7 @@ def utc_now() -> datetime:
 @dataclass
 class SourceContext:
     """What a source may use while acquiring: settings, the store (state, what is already stored),
-    one polite HTTP fetcher per run, the clock."""
+    one polite HTTP fetcher per run (with its politeness ledger), the clock."""
 
     settings: Settings
     store: Store
@@ -51,8 +52,19 @@ class SourceContext:
         if self._fetcher is None:
             from pipelines.sources.http import Fetcher
 
-            self._fetcher = self.fetcher_factory() if self.fetcher_factory else Fetcher(self.settings.fetch)
+            if self.fetcher_factory:
+                self._fetcher = self.fetcher_factory()
+            else:
+                from pipelines.sources.robots import RobotsCache
+
+                # robots.txt cached in the state store: every task of the run, and later runs, share it until it expires
+                robots = RobotsCache(self.store.state, clock=self.clock) if self.settings.fetch.obey_robots else None
+                self._fetcher = Fetcher(self.settings.fetch, robots=robots)
         return self._fetcher
+
+    def politeness(self) -> list[HostCounts]:
+        """The ledger's counts per host since the last call (nothing when no request was made)."""
+        return self._fetcher.ledger.drain() if self._fetcher is not None else []
 
     def close(self) -> None:
         if self._fetcher is not None:

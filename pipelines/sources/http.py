@@ -16,6 +16,11 @@ One ``Fetcher`` serves a whole run (a feed and its article pages share its polit
 * **Politeness** — a clear User-Agent, ``Accept-Encoding: gzip``, conditional GET
   (``If-None-Match`` / ``If-Modified-Since``), a minimum interval between requests to one host,
   and 429/503 reported with the server's ``Retry-After`` (never retried in a tight loop).
+* **robots.txt** — ``get(..., obey_robots=True)`` (pages, sitemaps) checks every hop against its
+  origin's robots.txt first (``pipelines.sources.robots``): a disallowed URL raises
+  ``RobotsDisallowed`` and is never requested; a ``Crawl-delay`` widens the host's interval.
+* **Ledger** — every request and outcome is counted per host in ``ledger``
+  (``pipelines.sources.ledger``).
 
 The httpx client is passed in or built here: tests hand in one with event hooks to prove that
 a refused URL never produced a request.
@@ -45,11 +50,15 @@ from pipelines.errors import (
     HTTPStatusError,
     RateLimited,
     ResponseTooLarge,
+    RobotsDisallowed,
     TooManyRedirects,
 )
+from pipelines.sources.ledger import PolitenessLedger
 
 if TYPE_CHECKING:
     import httpx
+
+    from pipelines.sources.robots import RobotsCache
 
 from pipelines.settings import FetchPolicy
 
@@ -74,6 +83,7 @@ class FetchResult:
     last_modified: str | None = None
     redirects: tuple[str, ...] = ()
     elapsed_s: float = 0.0
+    cache_control: str | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -172,14 +182,26 @@ class HostRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next: dict[str, float] = {}
+        self._intervals: dict[str, float] = {}  # hosts whose robots.txt asked for a longer Crawl-delay
         self._lock = threading.Lock()
+
+    def interval(self, host: str) -> float:
+        return self._intervals.get(host, self.min_interval_s)
+
+    def set_interval(self, host: str, seconds: float) -> None:
+        """Space requests to ``host`` by ``seconds`` (never less than the minimum), counting from its last request."""
+        with self._lock:
+            seconds = max(seconds, self.min_interval_s)
+            if host in self._next:
+                self._next[host] += seconds - self.interval(host)
+            self._intervals[host] = seconds
 
     def wait(self, host: str) -> float:
         """Block until ``host`` may be asked again, and book the next slot; returns seconds waited."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next.get(host, now))
-            self._next[host] = start + self.min_interval_s
+            self._next[host] = start + self.interval(host)
         delay = start - now
         if delay > 0:
             self._sleep(delay)
@@ -192,7 +214,7 @@ class HostRateLimiter:
 
     def blocked_for(self, host: str) -> float:
         with self._lock:
-            return max(0.0, self._next.get(host, 0.0) - self._clock() - self.min_interval_s)
+            return max(0.0, self._next.get(host, 0.0) - self._clock() - self.interval(host))
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None, cap_s: float = 24 * 3600.0) -> float | None:
@@ -223,6 +245,8 @@ class Fetcher:
     client: httpx.Client | None = None
     limiter: HostRateLimiter | None = None
     resolver: Resolver = system_resolver
+    robots: RobotsCache | None = None  # None: an in-memory cache when the policy obeys robots.txt
+    ledger: PolitenessLedger = field(default_factory=PolitenessLedger)
 
     def __post_init__(self) -> None:
         import httpx
@@ -233,6 +257,10 @@ class Fetcher:
             self.client = httpx.Client(follow_redirects=False, trust_env=False, http2=False)
         if self.limiter is None:
             self.limiter = HostRateLimiter(self.policy.min_host_interval_s)
+        if self.robots is None and self.policy.obey_robots:
+            from pipelines.sources.robots import RobotsCache
+
+            self.robots = RobotsCache()
         # Sockets this client opened, by peer (address, port): what the deadline watchdog shuts down.
         self._sockets: dict[tuple[str, int], weakref.WeakSet[socket.socket]] = {}
         self._sockets_lock = threading.Lock()
@@ -254,8 +282,35 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str = FEED_ACCEPT,
+        obey_robots: bool = False,
     ) -> FetchResult:
-        """One GET with the guard, limits and manners described in the module docstring; raises FetchError."""
+        """One GET with the guard, limits and manners described in the module docstring; raises FetchError.
+        ``obey_robots`` for pages and sitemaps, not for feeds (see ``pipelines.sources.robots``)."""
+        try:
+            result = self._get(url, etag=etag, last_modified=last_modified, accept=accept, obey_robots=obey_robots)
+        except RobotsDisallowed:
+            raise  # never requested: the ledger has it as a robots decision
+        except FetchError as error:
+            self.ledger.failure(url, error)
+            raise
+        self.ledger.response(url, status=result.status, size=len(result.content))
+        return result
+
+    def _obey_robots(self, target: _Target) -> None:
+        """Raise RobotsDisallowed unless ``target``'s robots.txt allows it; apply its Crawl-delay to the host."""
+        from pipelines.sources.robots import ROBOTS_ACCEPT
+
+        assert self.robots is not None and self.limiter is not None
+        rules = self.robots.rules_for(target.url, lambda robots_url: self.get(robots_url, accept=ROBOTS_ACCEPT))
+        delay = rules.crawl_delay_s
+        if delay is not None:
+            self.limiter.set_interval(target.host, min(delay, self.policy.max_crawl_delay_s))
+        allowed = rules.allows(target.url)
+        self.ledger.robots(target.url, allowed=allowed, crawl_delay_s=delay)
+        if not allowed:
+            raise RobotsDisallowed(rules.why_blocked(), source_ref=target.url)
+
+    def _get(self, url: str, *, etag: str | None, last_modified: str | None, accept: str, obey_robots: bool) -> FetchResult:
         import httpx
 
         policy = self.policy
@@ -265,10 +320,15 @@ class Fetcher:
         for _ in range(policy.max_redirects + 1):
             target = check_url(current, policy, self.resolver)
             assert self.limiter is not None and self.client is not None
-            self.limiter.wait(target.host)
+            paused = time.monotonic()
+            if obey_robots and self.robots is not None:
+                self._obey_robots(target)
+            waited = self.limiter.wait(target.host)
+            deadline += time.monotonic() - paused  # reading robots.txt and waiting our turn are not this fetch's time
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FetchTimeout(f"total time limit of {policy.total_timeout_s:g}s reached", source_ref=url)
+            self.ledger.request(current, waited_s=waited)
             request = self._build_request(target, accept=accept, etag=etag, last_modified=last_modified, remaining=remaining)
             with self._cut_off_at(deadline, target) as cut_off:
                 try:
@@ -314,6 +374,7 @@ class Fetcher:
                         last_modified=response.headers.get("last-modified"),
                         redirects=tuple(hops),
                         elapsed_s=time.monotonic() - started,
+                        cache_control=response.headers.get("cache-control"),
                     )
                 finally:
                     response.close()

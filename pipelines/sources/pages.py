@@ -2,7 +2,9 @@
 
 ``canonical_url`` makes the same article one document however it is linked (tracking
 parameters, fragments, default ports); ``page_article`` fetches a page and keeps its HTML as the
-raw article (cleaning later takes its main text), leaving a note instead when it cannot.
+raw article (cleaning later takes its main text), leaving a note instead when it cannot. Pages
+obey robots.txt: a disallowed page is never requested, its note says why
+(``blocked: robots.txt disallows …``) and the fetcher's ledger counts it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pipelines.errors import FetchError, RateLimited
+from pipelines.errors import FetchError, RateLimited, RobotsDisallowed
 from pipelines.models import RawArticle, stable_id
 from pipelines.sources.http import PAGE_ACCEPT, Fetcher, decode_body
 from pipelines.sources.polling import DEFAULT_RETRY_AFTER
@@ -59,7 +61,9 @@ def page_article(article: RawArticle, fetcher: Fetcher) -> RawArticle:
         note = "skipped: the host asked us to wait"
     else:
         try:
-            page = fetcher.get(article.url, accept=PAGE_ACCEPT)
+            page = fetcher.get(article.url, accept=PAGE_ACCEPT, obey_robots=True)
+        except RobotsDisallowed as error:
+            note = f"blocked: {error.reason}"
         except RateLimited as error:
             fetcher.limiter.defer(host, error.retry_after_s or DEFAULT_RETRY_AFTER.total_seconds())
             note = f"failed: {error.reason}"

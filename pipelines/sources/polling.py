@@ -209,6 +209,7 @@ class PolledSource(Source):
     list_key: ClassVar[str]  # "feeds": the list file's key, the run conf's option, ``Settings.<key>_config``
     state_kind: ClassVar[str]  # "feed": the state store's kind, the unit's key
     entry: ClassVar[Callable[[object, str], PolledConfig]]  # one validated list entry (data, where)
+    obeys_robots: ClassVar[bool] = False  # sitemaps do; feeds are read as a feed reader reads them
 
     def list_path(self) -> Path:
         return getattr(self.settings, f"{self.list_key}_config")
@@ -237,7 +238,8 @@ class PolledSource(Source):
             state.validators = {}
         state.url, state.last_attempt = config.url, now
         try:
-            fetched = context.fetcher.get(config.url, etag=state.etag, last_modified=state.last_modified)
+            fetched = context.fetcher.get(config.url, etag=state.etag, last_modified=state.last_modified,
+                                          obey_robots=self.obeys_robots)
             state.last_status, state.final_url = fetched.status, fetched.final_url
             if fetched.not_modified:
                 return PolledAcquisition(outcome="not_modified", **common)

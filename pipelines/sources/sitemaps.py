@@ -18,6 +18,8 @@ often sooner and more completely than its feeds; news-please and Fundus crawl ne
   nothing). Pages already stored with the same ``lastmod`` are not fetched again; at most
   ``max_pages`` new pages per poll, newest first. Validators are saved only for what was read in
   full, so pages left for later, and a child that failed, are listed again on the next poll.
+  The sitemap, its children and its pages obey robots.txt (``pipelines.sources.robots``): a
+  disallowed child is a failure naming it, a disallowed page keeps its news title with a note.
 """
 
 from __future__ import annotations
@@ -274,7 +276,8 @@ def _read_index(children: list[ChildSitemap], sitemap: SitemapConfig, state: Pol
             continue
         known = state.validators.get(child.loc, {})
         try:
-            fetched = fetcher.get(child.loc, etag=known.get("etag"), last_modified=known.get("last_modified"))
+            fetched = fetcher.get(child.loc, etag=known.get("etag"), last_modified=known.get("last_modified"),
+                                  obey_robots=True)
             if fetched.not_modified:
                 listing.not_modified += 1
                 continue
@@ -298,6 +301,7 @@ class SitemapsSource(PolledSource):
     kind = "sitemaps"
     list_key = "sitemaps"
     state_kind = "sitemap"
+    obeys_robots = True  # a sitemap is crawler input, unlike a feed (pipelines.sources.robots)
 
     entry = staticmethod(sitemap_from_entry)
 

@@ -1,4 +1,5 @@
-"""What the pipeline asks of a store: the raw store, per-source state, dead letters and run reports.
+"""What the pipeline asks of a store: the raw store and article versions, per-source state, dead letters,
+run reports and the politeness ledger.
 
 Two backends implement it: Elasticsearch (``pipelines.store.elastic``, the default, shared by
 every Airflow worker) and SQLite (``pipelines.store.sqlite``, one file, for ingestion without a
@@ -120,12 +121,18 @@ class RunReports(Protocol):
         """Every report of one run, oldest first."""
 
 
+class PolitenessLedgerStore(Protocol):
+    def record(self, hosts: Sequence[dict[str, Any]], run: RunInfo, *, unit: str) -> None:
+        """Store a unit's politeness counts per host; the same run and unit again replaces them (no double count)."""
+
+
 class Store(Protocol):
     raw: RawStore
     versions: Versions
     state: StateStore
     deadletters: DeadLetters
     runs: RunReports
+    politeness: PolitenessLedgerStore
 
     def prepare(self) -> None:
         """Create what the store needs (indices, tables), idempotently."""

@@ -1,4 +1,5 @@
-"""The Elasticsearch store: raw store, article versions, source state, dead letters and run reports as indices of one cluster."""
+"""The Elasticsearch store: raw store, article versions, source state, dead letters, run reports and the
+politeness ledger as indices of one cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.store.deadletters import ElasticsearchDeadLetters
 from pipelines.store.names import IndexNames
+from pipelines.store.politeness import ElasticsearchPoliteness
 from pipelines.store.raw import ElasticsearchRawStore
 from pipelines.store.runs import ElasticsearchRunReports
 from pipelines.store.schema import ensure_store_indices
@@ -25,6 +27,7 @@ class ElasticsearchStore:
         self.deadletters = ElasticsearchDeadLetters(client, names)
         self.versions = ElasticsearchVersions(client, names)
         self.runs = ElasticsearchRunReports(client, names)
+        self.politeness = ElasticsearchPoliteness(client, names)
 
     def prepare(self) -> None:
         ensure_store_indices(self.client, self.names)

@@ -11,6 +11,7 @@
     P-source-health         per source and day: extraction health metrics, baseline and alerts
     P-runs                  one report per run, stage and source: seen = indexed + unchanged +
                             duplicate + dead-lettered (the pipeline role's P* pattern covers it)
+    P-politeness            the politeness ledger: requests, bytes, 304s, waits, robots decisions per host and unit
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class IndexNames:
     @property
     def runs(self) -> str:
         return f"{self.prefix}runs"
+
+    @property
+    def politeness(self) -> str:
+        return f"{self.prefix}politeness"
 
     @property
     def all_patterns(self) -> list[str]:

@@ -259,6 +259,35 @@ STATE_MAPPINGS: dict[str, Any] = {
 }
 
 
+_COUNT = {"type": "integer"}
+_SECONDS = {"type": "float"}
+# One document per (run, unit, host): what the unit's fetches asked of the host (pipelines.sources.ledger).
+POLITENESS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "host": {"type": "keyword"},
+        "unit": {"type": "keyword"},
+        "run_id": {"type": "keyword"},
+        "dag_id": {"type": "keyword"},
+        "day": {"type": "date", "format": "strict_date"},
+        "recorded_at": {"type": "date"},
+        "requests": _COUNT,
+        "bytes": {"type": "long"},
+        "not_modified": _COUNT,
+        "not_modified_share": {"type": "float"},
+        "retry_after_responses": _COUNT,
+        "retry_after_s": _SECONDS,
+        "waited_s": _SECONDS,
+        "robots_allowed": _COUNT,
+        "robots_blocked": _COUNT,
+        "blocked_urls": {"type": "keyword", "ignore_above": 2048},
+        "errors": _COUNT,
+        "error_types": {"type": "keyword"},
+        "crawl_delay_s": _SECONDS,
+    },
+}
+
+
 def create_index_once(client: Elasticsearch, index: str, **body: Any) -> bool:
     """Create ``index`` unless it exists (returns whether it did); a concurrent creator winning the
     race is not an error."""
@@ -276,10 +305,11 @@ def create_index_once(client: Elasticsearch, index: str, **body: Any) -> bool:
 
 
 def ensure_store_indices(client: Elasticsearch, names: IndexNames) -> None:
-    """The raw store and its versions, source state, source health, dead-letter and run-report indices, once."""
+    """The raw store and its versions, source state, source health, dead-letter, run-report and politeness indices, once."""
     for index, mappings in (
         (names.deadletters, DEADLETTER_MAPPINGS), (names.raw_articles, RAW_MAPPINGS), (names.source_state, STATE_MAPPINGS),
         (names.raw_versions, VERSION_MAPPINGS), (names.source_health, HEALTH_MAPPINGS), (names.runs, RUNS_MAPPINGS),
+        (names.politeness, POLITENESS_MAPPINGS),
     ):
         if not create_index_once(client, index, settings=SHARD_SETTINGS, mappings=mappings):
             # Made by an earlier version: add the fields this one writes (additive, in place).

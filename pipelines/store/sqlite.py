@@ -1,4 +1,5 @@
-"""The store in one SQLite file: raw articles, per-source state, dead letters and run reports as four tables.
+"""The store in one SQLite file: raw articles and their versions, per-source state, dead letters, run
+reports and the politeness ledger, as tables.
 
 For ingestion without an Elasticsearch cluster (enriched articles go to a JSON Lines file), with
 the behaviour of the Elasticsearch store: the same stored documents, the same unchanged/changed
@@ -26,6 +27,7 @@ from pipelines.errors import Stage
 from pipelines.models import Failure, RawArticle, RunInfo
 from pipelines.store.base import DeadLetterPage, RawSelection, StoreResult
 from pipelines.store.deadletters import dead_letter, dead_letter_id
+from pipelines.store.politeness import politeness_document, politeness_id
 from pipelines.store.raw import CHUNK, missing, raw_article, raw_document, split
 from pipelines.store.versions import by_article, version_id
 from pipelines.store.runs import run_report_id
@@ -77,6 +79,12 @@ CREATE TABLE IF NOT EXISTS runs (
     document TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_run_id ON runs (run_id);
+CREATE TABLE IF NOT EXISTS politeness (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    day TEXT NOT NULL,
+    document TEXT NOT NULL
+);
 """
 
 # A list bound as one JSON parameter: no limit on the number of ids, no SQL built from values.
@@ -90,7 +98,7 @@ def utc_text(value: datetime) -> str:
 
 
 class Database:
-    """The file's one connection, opened on first use and shared under a lock by the three tables."""
+    """The file's one connection, opened on first use and shared under a lock by the tables."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -352,6 +360,18 @@ class SqliteRunReports:
         return [json.loads(document) for (document,) in rows]
 
 
+class SqlitePoliteness:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def record(self, hosts: Sequence[dict[str, Any]], run: RunInfo, *, unit: str) -> None:
+        now = datetime.now(UTC)
+        rows = [(politeness_id(run, unit, counts["host"]), counts["host"], now.date().isoformat(),
+                 json.dumps(politeness_document(counts, run, unit, now))) for counts in hosts]
+        with self.database.write() as connection:
+            connection.executemany("INSERT OR REPLACE INTO politeness (id, host, day, document) VALUES (?, ?, ?, ?)", rows)
+
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -361,6 +381,7 @@ class SqliteStore:
         self.deadletters = SqliteDeadLetters(self.database)
         self.versions = SqliteVersions(self.database)
         self.runs = SqliteRunReports(self.database)
+        self.politeness = SqlitePoliteness(self.database)
 
     def prepare(self) -> None:
         """Create the file, its directory and its tables (each step idempotent)."""
