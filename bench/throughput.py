@@ -176,6 +176,7 @@ def airflow_run(settings: Any, folder: Path, state: Path, count: int, timeout_s:
         run_id = services.trigger("newsflow_folder", {"folder": str(folder), "source_name": "bench"})
         searchable = 0
         while time.perf_counter() - started < timeout_s:
+            services.check_alive()  # a dead scheduler would otherwise leave this loop waiting out the timeout
             try:
                 client.indices.refresh(index=index)
                 searchable = client.count(index=index)["count"]
