@@ -64,9 +64,9 @@ def epoch(value: str | None) -> float | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def article_source(client, index: str, marker: str) -> dict:
+def first_source(client, index: str, query: dict) -> dict:
     client.indices.refresh(index=index)
-    hits = client.search(index=index, query={"match": {"body": marker}}, size=1)["hits"]["hits"]
+    hits = client.search(index=index, query=query, size=1)["hits"]["hits"]
     return hits[0]["_source"] if hits else {}
 
 
@@ -93,8 +93,8 @@ def triggering_event_time(services, dag_id: str, run_id: str, source_run_id: str
 
 def drop_milestones(services, client, names, drop: dict) -> list[tuple[str, float]]:
     """Every milestone of one drop, in time order."""
-    raw = article_source(client, names.raw_articles, drop["marker"])
-    article = article_source(client, names.articles, drop["marker"])
+    article = first_source(client, names.articles, {"match": {"body": drop["marker"]}})
+    raw = first_source(client, names.raw_articles, {"term": {"doc_id": article.get("doc_id", "")}})
     found: list[tuple[str, float | None]] = [("dropped (mtime)", drop["mtime"]), ("searchable", drop["found"]),
                                              ("raw stored", epoch(raw.get("fetched_at"))),
                                              ("article indexed", epoch(article.get("indexed_at")))]
