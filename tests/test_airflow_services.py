@@ -141,3 +141,37 @@ def test_native_backfill_of_enrich_enriches_exactly_each_days_raw_articles(airfl
     }
     es_client.indices.refresh(index=names.articles)
     assert es_client.count(index=names.articles, query={"term": {"source": "folder:backfill"}})["count"] == 6
+
+
+def test_a_file_dropped_into_the_inbox_is_searchable_after_one_inbox_task(airflow_services, es_client):
+    """The watcher in the triggerer fires, one ``newsflow_inbox`` run's one task stores and indexes
+    the file (in a task process forked from the preloaded worker), and no enrich run is needed."""
+    import os
+
+    from pipelines.store.state import FileStateStore
+
+    settings = airflow_services.settings
+    inbox = settings.inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    airflow_services.wait_for_dag("newsflow_inbox")
+    airflow_services.unpause("newsflow_inbox")
+    watcher_state = FileStateStore(settings.watch_state_dir)
+    deadline = time.monotonic() + 120
+    while watcher_state.load("inbox", os.path.realpath(inbox)) is None:  # the baseline is taken
+        assert time.monotonic() < deadline, "the inbox watcher never started"
+        time.sleep(0.5)
+
+    (inbox / "ferry-count.txt").write_text(
+        "Ferry count\n\nHarbour officials in Bergen counted 1,204 ferry passengers on Tuesday, "
+        "the port authority said.\n"
+    )
+    (run,) = airflow_services.wait_for_started_runs(
+        "newsflow_inbox", lambda candidate: candidate["run_type"] == "asset_triggered", timeout_s=180
+    )
+    tis = airflow_services.task_instances("newsflow_inbox", run["dag_run_id"])
+    assert [(ti["task_id"], ti["state"]) for ti in tis] == [("ingest", "success")]
+    names = airflow_services.names
+    (article,) = _documents(es_client, names.articles, source="folder:inbox")
+    assert (article["source_ref"], article["dag_id"], article["run_id"]) == (
+        "ferry-count.txt", "newsflow_inbox", run["dag_run_id"])
+    assert airflow_services.api("GET", "/assets/events", params={"source_dag_id": "newsflow_inbox"})["total_entries"] == 0

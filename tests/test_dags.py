@@ -20,13 +20,13 @@ def dag_bag(in_process_airflow):
     return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
-ACQUISITION_DAGS = ("newsflow_folder", "news_feeds", "news_sitemaps", "newsflow_inbox")
+ACQUISITION_DAGS = ("newsflow_folder", "news_feeds", "news_sitemaps")
 ENRICHMENT_DAGS = ("newsflow_enrich", "newsflow_reprocess")
 
 
 def test_dag_folder_imports_without_errors(dag_bag):
     assert dag_bag.import_errors == {}
-    assert set(dag_bag.dag_ids) == {*ACQUISITION_DAGS, *ENRICHMENT_DAGS}
+    assert set(dag_bag.dag_ids) == {*ACQUISITION_DAGS, *ENRICHMENT_DAGS, "newsflow_inbox"}
 
 
 def test_every_task_of_every_dag_retries_reports_failures_is_time_bounded_and_shares_the_es_pool(dag_bag):
@@ -55,6 +55,13 @@ def test_every_source_has_the_same_acquisition_shape_and_one_asset_event_per_run
         dag = dag_bag.get_dag(dag_id)
         assert {t.task_id for t in dag.tasks} == {"plan", "enrich", "summarize"}, dag_id
         assert dag.get_task("enrich").max_active_tis_per_dagrun == 2
+
+
+def test_inbox_is_one_task_started_by_its_watcher_and_starts_no_enrich_run(dag_bag):
+    dag = dag_bag.get_dag("newsflow_inbox")
+    assert [task.task_id for task in dag.tasks] == ["ingest"]  # every task start costs seconds
+    assert dag.get_task("ingest").outlets == []  # it enriches itself: no raw-articles event
+    assert "newsflow_inbox" in repr(dag.timetable.asset_condition)
 
 
 def test_dag_files_only_wire_tasks_to_pipelines_functions(project_root):
@@ -120,6 +127,41 @@ def test_folder_then_enrich_indexes_every_sample_article_once(dag_bag, es_client
     assert second.state == "success"
     assert len(_articles(es_client, names)) == articles_in_samples
     assert _articles(es_client, names, run_id=second.run_id) == []
+
+
+def test_inbox_run_stores_and_indexes_the_reported_files_in_one_task_exactly_once(
+    dag_bag, es_client, isolated_settings, tmp_path, monkeypatch
+):
+    from pipelines.orchestration.tasks import ingest_inbox
+
+    names = IndexNames(isolated_settings.index_prefix)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("NEWSFLOW_INBOX", str(inbox))
+    settings = isolated_settings.with_changes(inbox_dir=inbox)
+    shutil.copy(SAMPLE_ARTICLES / "lisbon-marathon.txt", inbox)
+    shutil.copy(SAMPLE_ARTICLES / "kenya-solar-schools.txt", inbox)
+    (inbox / "empty.txt").write_text("")
+    reported = [{"payload": {"folder": str(inbox), "files": ["empty.txt", "lisbon-marathon.txt"]}}]
+
+    first = ingest_inbox(settings, reported, run_id="inbox-1", dag_id="newsflow_inbox")
+    assert (first["seen"], first["indexed"], first["failed"]) == (2, 1, 1)  # the empty file is a dead letter
+    docs = _articles(es_client, names)
+    assert [(doc["source_ref"], doc["run_id"], doc["dag_id"]) for doc in docs] == [
+        ("lisbon-marathon.txt", "inbox-1", "newsflow_inbox")]
+    es_client.indices.refresh(index=names.raw_articles)
+    assert es_client.count(index=names.raw_articles, query={"term": {"pending": True}})["count"] == 0
+
+    # The same event again (a retry): unchanged, nothing doubled.
+    again = ingest_inbox(settings, reported, run_id="inbox-2", dag_id="newsflow_inbox")
+    assert (again["seen"], again["unchanged"], again["indexed"]) == (2, 1, 0)
+    assert len(_articles(es_client, names)) == 1
+
+    # Started by hand (no event): every file in the inbox, through the DAG's one task.
+    manual = dag_bag.get_dag("newsflow_inbox").test()
+    assert manual.state == "success"
+    assert {doc["source_ref"] for doc in _articles(es_client, names, run_id=manual.run_id)} == {"kenya-solar-schools.txt"}
+    assert len(_articles(es_client, names)) == 2
 
 
 def test_enrich_window_and_reprocess_select_what_they_should(dag_bag, es_client, isolated_settings, tmp_path):

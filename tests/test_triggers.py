@@ -6,6 +6,7 @@ import asyncio
 import os
 
 from pipelines.orchestration.triggers import ArticleFilesTrigger, changed_files
+from pipelines.store.state import FileStateStore
 
 
 def test_a_file_is_reported_only_once_it_held_still_for_a_poll():
@@ -40,7 +41,9 @@ def test_trigger_reports_drops_survives_restarts_and_sees_later_drops(tmp_path):
     async def scenario():
         trigger = ArticleFilesTrigger(folder=str(inbox), poll_interval=0.05, state_dir=str(state))
         waiting = asyncio.create_task(_next_event(trigger))
-        await asyncio.sleep(0.3)  # the trigger has taken its baseline
+        # Until the trigger has saved its baseline (a fixed sleep is too short on a loaded machine).
+        while FileStateStore(state).load(ArticleFilesTrigger.STATE_KIND, os.path.realpath(inbox)) is None:
+            await asyncio.sleep(0.05)
         _drop(inbox / "dropped.txt", "Fresh news\n\nA ferry sank near Lamu.\n")
         (inbox / "notes.csv").write_text("not an article")
         first = await waiting

@@ -4,9 +4,10 @@ Every function takes settings and small plain values (units, ids, counts, run id
 small JSON-safe values, never article bodies: the raw store is the hand-off between stages, so
 nothing large travels through XCom. No Airflow import here: these run and are tested without it.
 
-The shape is the same for every source: ``plan`` → ``acquire`` (one mapped task per unit) →
-``summarize_acquisition`` (one Asset event per run) → ``newsflow_enrich``: ``plan_enrichment`` →
-``enrich`` (mapped batches) → ``summarize_enrichment``.
+The shape is the same for every polled or bulk source: ``plan`` → ``acquire`` (one mapped task per
+unit) → ``summarize_acquisition`` (one Asset event per run) → ``newsflow_enrich``: ``plan_enrichment``
+→ ``enrich`` (mapped batches) → ``summarize_enrichment``. The inbox, where seconds count, does both
+halves in one task (``ingest_inbox``).
 """
 
 from __future__ import annotations
@@ -88,10 +89,19 @@ def asset_event_extra(summary: Mapping[str, Any], *, dag_id: str, run_id: str) -
     return {"dag_id": dag_id, "run_id": run_id, "stored": summary["stored"], "unchanged": summary["unchanged"]}
 
 
-def inbox_work(settings: Settings, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The inbox files the watcher reported (every file when started by hand: unchanged ones cost little)."""
-    files = sorted({name for event in events for name in (event.get("payload") or {}).get("files", [])})
-    return Pipeline.shared(settings).plan("folder", folder=str(settings.inbox), source_name="inbox", files=files or None)
+def inbox_files(events: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """The inbox files the watcher reported (None when started by hand: every file; unchanged ones cost little)."""
+    return sorted({name for event in events for name in (event.get("payload") or {}).get("files", [])}) or None
+
+
+def ingest_inbox(settings: Settings, events: Sequence[Mapping[str, Any]], *, run_id: str, dag_id: str | None) -> dict[str, Any]:
+    """The inbox's files acquired and enriched in this one task (``Pipeline.run``, the CLI's path):
+    a drop is searchable without a second DAG run, and each file ends in exactly one bucket. A retry
+    finds its stored files unchanged and enriches whatever the failed try did not index."""
+    summary, _ = Pipeline.shared(settings).run(
+        "folder", RunInfo(run_id, dag_id), folder=str(settings.inbox), source_name="inbox", files=inbox_files(events)
+    )
+    return summarize_enrichment([summary.to_dict()])
 
 
 # ---------------------------------------------------------------------------- enrichment
