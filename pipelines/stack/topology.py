@@ -27,7 +27,14 @@ from pathlib import Path
 from pipelines.errors import NewsflowError
 from pipelines.orchestration.environment import airflow_environment, prepare_airflow, stored_secret
 from pipelines.settings import Settings
-from pipelines.stack import processes
+from pipelines.stack.processes import (
+    group_alive,
+    kill_processes,
+    launch,
+    processes_with_environment,
+    read_pid,
+    stop_groups,
+)
 from pipelines.store.local_node import (
     PIPELINE_USERNAME,
     ClusterMembership,
@@ -230,7 +237,7 @@ class Stack:
                 raise StackError(f"initdb failed: {(result.stderr or result.stdout)[-800:]}")
         command = [str(binaries / "postgres"), "-D", str(data), "-p", str(self.ports["postgres"]),
                    "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}"]
-        processes.launch(unprivileged(command, "PostgreSQL"), os.environ, self.log("postgres"), self._pid_file("postgres"))
+        launch(unprivileged(command, "PostgreSQL"), os.environ, self.log("postgres"), self._pid_file("postgres"))
         self._wait("postgres", self._postgres_ready, 60)
         import psycopg2
 
@@ -260,7 +267,7 @@ class Stack:
             f"dir {self.directory / 'redis'}\ndaemonize no\nsave \"\"\nappendonly no\n"
         )
         config.chmod(0o600)
-        processes.launch(["redis-server", str(config)], os.environ, self.log("redis"), self._pid_file("redis"))
+        launch(["redis-server", str(config)], os.environ, self.log("redis"), self._pid_file("redis"))
         self._wait("redis", self._redis_ready, 30)
 
     def _redis_ready(self) -> tuple[bool, str]:
@@ -317,7 +324,7 @@ class Stack:
     def _airflow(self, component: str, *arguments: str, worker: str | None = None) -> None:
         airflow = str(Path(sys.executable).with_name("airflow"))
         name = worker or component
-        processes.launch([airflow, *component.split(), *arguments], self.airflow_env(worker), self.log(name),
+        launch([airflow, *component.split(), *arguments], self.airflow_env(worker), self.log(name),
                          self._pid_file(name))
 
     def _airflow_health(self) -> dict:
@@ -376,8 +383,8 @@ class Stack:
             ok, detail = check()
             if ok:
                 return
-            pid = processes.read_pid(self._pid_file(component))
-            if pid is not None and not processes.group_alive(pid):
+            pid = read_pid(self._pid_file(component))
+            if pid is not None and not group_alive(pid):
                 raise StackError(f"{component} exited during startup; log {self.log(component)}:\n{self._tail(component)}")
             time.sleep(1)
         raise StackError(f"{component} not ready after {timeout_s:.0f}s ({detail}); log {self.log(component)}:\n{self._tail(component)}")
@@ -392,8 +399,8 @@ class Stack:
         if component in self.es_node_names:
             info = read_credentials(self.es_node(self.es_node_names.index(component)).settings)
             return info.pid if info else None
-        pid = processes.read_pid(self._pid_file(component))
-        return pid if pid is not None and processes.group_alive(pid) else None
+        pid = read_pid(self._pid_file(component))
+        return pid if pid is not None and group_alive(pid) else None
 
     def up(self) -> None:
         """Install what is missing and start every component that is not running yet."""
@@ -426,13 +433,13 @@ class Stack:
             if component in self.es_node_names:
                 self.es_node(self.es_node_names.index(component)).stop()
                 continue
-            pid = processes.read_pid(self._pid_file(component))
+            pid = read_pid(self._pid_file(component))
             if pid is not None:
                 # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for clients.
-                processes.stop_groups([pid], first_signal=2 if component == "postgres" else 15)
+                stop_groups([pid], first_signal=2 if component == "postgres" else 15)
         # Task processes run in process groups of their own.
         home_marker = f"AIRFLOW_HOME={self.directory / 'airflow'}"
-        processes.kill_processes(processes.processes_with_environment(home_marker))
+        kill_processes(processes_with_environment(home_marker))
         deadline = time.monotonic() + 10
         while (left := self._survivors(home_marker)) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -445,8 +452,8 @@ class Stack:
 
     def _survivors(self, home_marker: str) -> list[str]:
         left = [f"{component} (process group {pid})" for component in self.components
-                if (pid := processes.read_pid(self._pid_file(component))) and processes.group_alive(pid)]
-        left += [f"pid {pid} (AIRFLOW_HOME of the stack)" for pid in processes.processes_with_environment(home_marker)]
+                if (pid := read_pid(self._pid_file(component))) and group_alive(pid)]
+        left += [f"pid {pid} (AIRFLOW_HOME of the stack)" for pid in processes_with_environment(home_marker)]
         return left
 
     def status(self) -> list[ComponentHealth]:
