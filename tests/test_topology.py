@@ -47,6 +47,8 @@ def stack(tmp_path_factory):
         # A worker that vanished is noticed within seconds, not the default five minutes.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        # A task whose message the killed worker had taken but not started is queued again within a minute.
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
     })
     topology = Stack(Settings.from_env())
     try:
