@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from pipelines.stack.processes import (
     stop_groups,
 )
 from pipelines.store.local_node import (
+    PID_FILE,
     PIPELINE_USERNAME,
     ClusterMembership,
     LocalNode,
@@ -428,19 +430,25 @@ class Stack:
     def down(self) -> list[str]:
         """Stop every component (Airflow first, the databases last) and check nothing survived;
         raises StackError naming any process that did."""
-        for component in reversed(self.components):
-            if component in self.es_node_names:
-                self.es_node(self.es_node_names.index(component)).stop()
-                continue
-            pid = read_pid(self._pid_file(component))
-            if pid is not None:
-                # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for clients.
-                stop_groups([pid], first_signal=2 if component == "postgres" else 15)
+        # Airflow first, all of its components at once (Celery's warm shutdown takes a while).
+        airflow = [pid for name in ("api-server", *AIRFLOW_SERVICES, *self.worker_names)
+                   if (pid := read_pid(self._pid_file(name))) is not None]
+        stop_groups(airflow)
         # Task processes run in process groups of their own.
         home_marker = f"AIRFLOW_HOME={self.directory / 'airflow'}"
         kill_processes(processes_with_environment(home_marker))
+        es_groups = {}
+        for index, name in enumerate(self.es_node_names):
+            node = self.es_node(index)
+            es_groups[name] = read_pid(node.directory / PID_FILE)
+            node.stop()
+        for component, first_signal in (("redis", signal.SIGTERM), ("postgres", signal.SIGINT)):
+            pid = read_pid(self._pid_file(component))
+            if pid is not None:
+                # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for clients.
+                stop_groups([pid], first_signal=first_signal)
         deadline = time.monotonic() + 10
-        while (left := self._survivors(home_marker)) and time.monotonic() < deadline:
+        while (left := self._survivors(home_marker, es_groups)) and time.monotonic() < deadline:
             time.sleep(0.2)
         if left:
             raise StackError(f"still running after stop: {', '.join(left)}")
@@ -449,9 +457,10 @@ class Stack:
             self._pid_file(component).unlink(missing_ok=True)
         return stopped
 
-    def _survivors(self, home_marker: str) -> list[str]:
-        left = [f"{component} (process group {pid})" for component in self.components
-                if (pid := read_pid(self._pid_file(component))) and group_alive(pid)]
+    def _survivors(self, home_marker: str, es_groups: dict[str, int | None]) -> list[str]:
+        pids = {component: read_pid(self._pid_file(component)) for component in self.components}
+        pids.update(es_groups)
+        left = [f"{component} (process group {pid})" for component, pid in pids.items() if pid and group_alive(pid)]
         left += [f"pid {pid} (AIRFLOW_HOME of the stack)" for pid in processes_with_environment(home_marker)]
         return left
 
