@@ -7,6 +7,7 @@ Run with ``pytest -m topology`` (excluded from the default run: it installs Debi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -246,11 +247,15 @@ def test_a_celery_worker_killed_mid_run_loses_no_article_and_doubles_none(airflo
     run_id = airflow.trigger("newsflow_folder", {"folder": str(folder), "files_per_batch": 1})
     victim = _wait_for_running_task(airflow, ("newsflow_folder",), "worker1")
     # The whole worker at once: its Celery processes and the task processes it started.
-    doomed = processes_with_environment("NEWSFLOW_WORKER_NAME=worker1")
-    assert doomed
-    for pid in doomed:
-        os.kill(pid, signal.SIGKILL)
-    assert not group_alive(int((stack.run_dir / "worker1.pid").read_text()))
+    worker = "NEWSFLOW_WORKER_NAME=worker1"
+    assert processes_with_environment(worker)
+    deadline = time.monotonic() + 10
+    while (doomed := processes_with_environment(worker)) and time.monotonic() < deadline:
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    assert doomed == [] and not group_alive(int((stack.run_dir / "worker1.pid").read_text()))
 
     airflow.wait_for_run("newsflow_folder", run_id, timeout_s=420)
     enrich_runs = _settle_enrichment(airflow, run_id)
