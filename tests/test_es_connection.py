@@ -76,3 +76,12 @@ def test_tasks_take_the_cluster_from_the_airflow_connection_and_the_cli_keeps_th
     stored = es_client.search(index=names.raw_articles, query={"term": {"ingest_run_id": run.run_id}})["hits"]["hits"]
     assert [hit["_source"]["source"] for hit in stored] == ["folder:conn-articles"]
     assert Settings.from_env().elasticsearch.conn_id == "newsflow_es_test"
+
+
+def test_the_url_variable_may_list_several_nodes_and_each_must_be_http():
+    from pipelines.errors import ConfigError
+
+    settings = Settings.from_env({"NEWSFLOW_ES_URL": "http://10.0.0.1:9200, https://10.0.0.2:9200"})
+    assert settings.elasticsearch.hosts == ("http://10.0.0.1:9200", "https://10.0.0.2:9200")
+    with pytest.raises(ConfigError, match="ftp://10.0.0.3"):
+        Settings.from_env({"NEWSFLOW_ES_URL": "http://10.0.0.1:9200,ftp://10.0.0.3"})
