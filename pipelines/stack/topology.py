@@ -165,7 +165,8 @@ class Stack:
         name = self.es_node_names[index]
         settings = self.settings.with_changes(
             state_dir=self.directory / name,
-            local_node=replace(self.settings.local_node, port=ports["es_http"][index], heap="512m"),
+            # Three JVMs starting at once on a small machine need longer than one node's 180 s.
+            local_node=replace(self.settings.local_node, port=ports["es_http"][index], heap="512m", startup_timeout_s=600),
         )
         membership = ClusterMembership(
             cluster_name=ES_CLUSTER_NAME,
