@@ -142,10 +142,19 @@ class ElasticsearchSettings:
     # How long a run waits for an unreachable cluster to come back before it fails; what was cut
     # off is then done again (every write is an upsert by a stable id). 0: fail at once.
     outage_wait_s: float = 300.0
+    # An Airflow Connection that supplies all of the above in Airflow tasks (secrets backends,
+    # AIRFLOW_CONN_* variables); the CLI keeps using the variables.
+    conn_id: str | None = None
 
     @property
     def is_external(self) -> bool:
         return self.url is not None
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The cluster's nodes: ``NEWSFLOW_ES_URL`` may list several, comma-separated, so the
+        client carries on through another node when one is down."""
+        return tuple(filter(None, (part.strip() for part in (self.url or "").split(","))))
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,7 @@ class Settings:
     feeds_schedule: str | None = "*/15 * * * *"  # cron for news_feeds; None: manual runs only
     sitemaps_schedule: str | None = "0 * * * *"
     inbox_dir: Path | None = None  # None: <state_dir>/inbox
+    worker_name: str | None = None  # a Celery worker's own name (newsflow stack), part of its task instances' hostname
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -265,6 +275,7 @@ class Settings:
                 verify_certs=env.bool("NEWSFLOW_ES_VERIFY_CERTS", True),
                 ca_certs=env.path("NEWSFLOW_ES_CA_CERTS"),
                 outage_wait_s=env.float("NEWSFLOW_ES_OUTAGE_WAIT_S", 300.0),
+                conn_id=env.str("NEWSFLOW_ES_CONN_ID"),
             ),
             local_node=LocalNodeSettings(
                 version=env.str("NEWSFLOW_ES_VERSION"),
@@ -315,14 +326,16 @@ class Settings:
             feeds_schedule=_schedule(env.str("NEWSFLOW_FEEDS_SCHEDULE", "*/15 * * * *")),
             sitemaps_schedule=_schedule(env.str("NEWSFLOW_SITEMAPS_SCHEDULE", "0 * * * *")),
             inbox_dir=env.path("NEWSFLOW_INBOX"),
+            worker_name=env.str("NEWSFLOW_WORKER_NAME"),
         )
         settings.validate()
         return settings
 
     def validate(self) -> None:
         es = self.elasticsearch
-        if es.url and not es.url.startswith(("http://", "https://")):
-            raise ConfigError(f"NEWSFLOW_ES_URL must start with http:// or https://, got {es.url!r}")
+        for url in es.hosts:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"NEWSFLOW_ES_URL must list URLs starting with http:// or https://, got {url!r}")
         if es.password and not es.username:
             raise ConfigError("NEWSFLOW_ES_PASSWORD is set but NEWSFLOW_ES_USERNAME is not")
         if self.batch_size < 1:

@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--expiration", default=None, help="create-api-key: e.g. 90d (default: no expiry)")
     es.set_defaults(handler=_handler("admin", "cmd_es"))
 
+    stack = commands.add_parser(
+        "stack", help="the production topology on this machine: PostgreSQL, Redis, Airflow with Celery workers, "
+        "a three-node Elasticsearch cluster"
+    )
+    stack.add_argument("stack_command", choices=["up", "down", "status"])
+    stack.add_argument("--json", action="store_true", help="status: as JSON")
+    stack.set_defaults(handler=_handler("admin", "cmd_stack"))
+
     ingest = commands.add_parser("ingest", help="acquire articles into the raw store and enrich them, in one process")
     sources = ingest.add_subparsers(dest="source", required=True)
     folder = sources.add_parser("folder", help="every article file under a folder, recursively")

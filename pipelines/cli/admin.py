@@ -1,4 +1,4 @@
-"""``newsflow es | index | kibana``."""
+"""``newsflow es | stack | index | kibana``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,29 @@ def cmd_es(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(status).items()}, indent=2, default=str))
         return 0 if status.running else 3
     return 0
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.stack import Stack
+
+    stack = Stack(settings, progress=print_err)
+    if args.stack_command == "up":
+        stack.up()
+        print(f"stack up: Airflow {stack.api_url} (user admin, password in {stack.directory / 'airflow-passwords.json'}), "
+              f"Elasticsearch {', '.join(stack.es_urls)}")
+        return 0
+    if args.stack_command == "down":
+        stopped = stack.down()
+        print(f"stopped and checked: {', '.join(stopped)}")
+        return 0
+    report = stack.status()
+    if args.json:
+        print(json.dumps([vars(component) for component in report], indent=2))
+    else:
+        for component in report:
+            state = "healthy" if component.healthy else "running, unhealthy" if component.running else "stopped"
+            print(f"{component.name:14} {state:18} {component.detail}")
+    return 0 if all(component.healthy for component in report) else 3
 
 
 def _create_api_key(args: argparse.Namespace, settings: Settings) -> int:

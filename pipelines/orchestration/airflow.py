@@ -69,10 +69,57 @@ ENRICH_BATCH_TIMEOUT = timedelta(hours=1)
 
 
 def settings():  # noqa: ANN201 — Settings, imported late: DAG files are parsed every few seconds
-    """The task's settings, from its environment."""
+    """The task's settings, from its environment; inside a running task, the cluster comes from the
+    Airflow Connection ``NEWSFLOW_ES_CONN_ID`` names, when it names one (never while parsing)."""
     from pipelines.settings import Settings
 
-    return Settings.from_env()
+    current = Settings.from_env()
+    conn_id = current.elasticsearch.conn_id
+    if conn_id is None or not _in_running_task():
+        return current
+    from airflow.sdk import Connection
+
+    return current.with_changes(elasticsearch=elasticsearch_from_connection(Connection.get(conn_id), current.elasticsearch))
+
+
+def _in_running_task() -> bool:
+    try:
+        get_current_context()
+    except Exception:  # noqa: BLE001 — outside a task the SDK raises; which error varies by version
+        return False
+    return True
+
+
+def elasticsearch_from_connection(connection: Any, base: Any) -> Any:
+    """ElasticsearchSettings from an Airflow Connection, with the Elasticsearch provider's conventions:
+    ``host``, ``port`` (9200), ``schema`` (http or https), ``login``/``password``, and extras
+    ``api_key``, ``verify_certs``, ``ca_certs``. ``host`` may carry a scheme, or list several
+    ``host:port`` nodes separated by commas."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    extra = connection.extra_dejson or {}
+    scheme = connection.schema or "http"
+    nodes = [node.strip() for node in (connection.host or "").split(",") if node.strip()]
+    if not nodes:
+        from pipelines.errors import ConfigError
+
+        raise ConfigError(f"Airflow connection {connection.conn_id!r} has no host")
+    urls = []
+    for node in nodes:
+        url = node if "://" in node else f"{scheme}://{node}"
+        if url.count(":") < 2:  # no port in it
+            url = f"{url}:{connection.port or 9200}"
+        urls.append(url)
+    return replace(
+        base,
+        url=",".join(urls),
+        username=connection.login or None,
+        password=connection.password or None,
+        api_key=extra.get("api_key") or None,
+        verify_certs=str(extra.get("verify_certs", True)).lower() not in ("false", "0", "no"),
+        ca_certs=Path(extra["ca_certs"]) if extra.get("ca_certs") else None,
+    )
 
 
 def run_info(context: dict[str, Any]) -> dict[str, Any]:

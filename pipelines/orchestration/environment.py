@@ -16,7 +16,7 @@ from pathlib import Path
 from pipelines.settings import PROJECT_ROOT, Settings
 
 
-def _secret(path: Path) -> str:
+def stored_secret(path: Path) -> str:
     """A secret generated once and kept in the state directory (mode 0600), never in the repo."""
     if path.is_file():
         return path.read_text().strip()
@@ -39,21 +39,22 @@ def airflow_environment(settings: Settings, base: Mapping[str, str] | None = Non
             "AIRFLOW_CONFIG": str(PROJECT_ROOT / "airflow.cfg"),
             "NEWSFLOW_PROJECT_ROOT": str(PROJECT_ROOT),
             "NEWSFLOW_STATE_DIR": str(settings.state_dir),
-            "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home / "jwt_secret"),
-            "AIRFLOW__API__SECRET_KEY": _secret(home / "api_secret_key"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": stored_secret(home / "jwt_secret"),
+            "AIRFLOW__API__SECRET_KEY": stored_secret(home / "api_secret_key"),
             "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
         }
     )
     return env
 
 
-def prepare_airflow(settings: Settings) -> dict[str, str]:
-    """Migrate the metadata database and create the pools the DAGs use; returns the environment."""
+def prepare_airflow(settings: Settings, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Migrate the metadata database and create the pools the DAGs use; returns the environment
+    (``env``, when given, is a complete Airflow environment such as ``newsflow stack``'s)."""
     import subprocess
 
     from pipelines.orchestration.airflow import ES_POOL, ES_POOL_SLOTS
 
-    env = airflow_environment(settings)
+    env = env or airflow_environment(settings)
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run(

@@ -43,7 +43,7 @@ def connect(settings: Settings, *, admin: bool = False) -> Elasticsearch:
         options["verify_certs"] = es.verify_certs
         if es.ca_certs:
             options["ca_certs"] = str(es.ca_certs)
-        return Elasticsearch(es.url, **options)
+        return Elasticsearch(list(es.hosts), **options)
 
     from pipelines.store.local_node import read_credentials
 

@@ -87,6 +87,20 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class ClusterMembership:
+    """This node is one of several forming a cluster on loopback (``newsflow stack``)."""
+
+    cluster_name: str
+    node_name: str
+    transport_port: int
+    seed_transport_ports: tuple[int, ...]
+    initial_master_nodes: tuple[str, ...]
+    # Another node's directory: every node shares its keystore, passwords and file-realm users
+    # (without a .security index, each node authenticates from its own files).
+    credentials_from: Path | None = None
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     running: bool
     healthy: bool
@@ -309,6 +323,22 @@ def _read_pid(directory: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
+def unprivileged(command: list[str], program: str) -> list[str]:
+    """``command`` as it must run to not be root: unchanged for a normal user.
+
+    Elasticsearch and PostgreSQL refuse to run as root. An unprivileged user namespace maps root
+    to an ordinary uid inside, while files stay owned by the caller outside.
+    """
+    if os.geteuid() != 0:
+        return command
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise LocalElasticsearchError(
+            f"{program} cannot run as root and `unshare` (util-linux) is missing: run newsflow as a normal user"
+        )
+    return [unshare, "--user", "--map-user=1000", "--map-group=1000", *command]
+
+
 def pipeline_role_descriptor(*prefixes: str) -> dict:
     """What the pipeline needs: its own indices, aliases and templates; no other index, no admin."""
     return {
@@ -325,13 +355,16 @@ def pipeline_role_descriptor(*prefixes: str) -> dict:
 class LocalNode:
     """Start, stop and inspect the project's own single-node Elasticsearch."""
 
-    def __init__(self, settings: Settings, progress: Progress | None = None,
-                 node_settings: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, progress: Progress | None = None, membership: ClusterMembership | None = None,
+        node_settings: Mapping[str, object] | None = None,
+    ) -> None:
         self.settings = settings
         # Extra elasticsearch.yml lines (e.g. a tiny write queue in the fault tests).
         self.node_settings = dict(node_settings or {})
         self.directory = settings.local_node_dir
         self.progress: Progress = progress or (lambda message: None)
+        self.membership = membership
 
     @property
     def log_file(self) -> Path:
@@ -414,13 +447,9 @@ class LocalNode:
             shutil.copytree(home / "config", config, dirs_exist_ok=True)
         (config / "elasticsearch.yml").write_text(
             "# Written by newsflow (pipelines/local_node.py); changes are overwritten on start.\n"
-            "cluster.name: newsflow-local\n"
-            "node.name: newsflow-local\n"
-            "discovery.type: single-node\n"
-            "network.host: 127.0.0.1\n"
+            + self._discovery()
+            + "network.host: 127.0.0.1\n"
             f"http.port: {port}\n"
-            # A range, so two nodes on one machine (a demo and a test session) never clash.
-            "transport.port: 9300-9399\n"
             f"path.data: {self.directory / 'data'}\n"
             f"path.logs: {self.directory / 'logs'}\n"
             "xpack.security.enabled: true\n"
@@ -436,6 +465,7 @@ class LocalNode:
             + "".join(f"{key}: {json.dumps(value)}\n" for key, value in self.node_settings.items())
             +             "action.destructive_requires_name: true\n"
         )
+        self._copy_shared_credentials()
         if password_file.is_file() and (config / "elasticsearch.keystore").is_file():
             password = password_file.read_text().strip()
         else:
@@ -449,6 +479,28 @@ class LocalNode:
         self._configure_pipeline_user(home)
         _write_private(self.directory / NODE_FILE, json.dumps({"version": version, "port": port}) + "\n")
         return password
+
+    def _discovery(self) -> str:
+        membership = self.membership
+        if membership is None:
+            # A transport port range, so two nodes on one machine (a demo and a test session) never clash.
+            return "cluster.name: newsflow-local\nnode.name: newsflow-local\ndiscovery.type: single-node\ntransport.port: 9300-9399\n"
+        seeds = ", ".join(f'"127.0.0.1:{port}"' for port in membership.seed_transport_ports)
+        lines = (
+            f"cluster.name: {membership.cluster_name}\nnode.name: {membership.node_name}\n"
+            f"transport.port: {membership.transport_port}\ndiscovery.seed_hosts: [{seeds}]\n"
+        )
+        data = self.directory / "data"
+        if not (data.is_dir() and any(data.iterdir())):  # bootstrapping is for a cluster's first start only
+            lines += "cluster.initial_master_nodes: [" + ", ".join(f'"{name}"' for name in membership.initial_master_nodes) + "]\n"
+        return lines
+
+    def _copy_shared_credentials(self) -> None:
+        source = self.membership.credentials_from if self.membership else None
+        if source is None or (self.directory / PASSWORD_FILE).is_file():
+            return
+        for name in ("config/elasticsearch.keystore", "config/users", "config/users_roles", PASSWORD_FILE, PIPELINE_PASSWORD_FILE):
+            shutil.copy2(source / name, self.directory / name)
 
     def _configure_pipeline_user(self, home: Path) -> None:
         """A least-privilege user for the pipeline: its own indices and templates, nothing else."""
@@ -504,16 +556,7 @@ class LocalNode:
         return env
 
     def _launch(self, home: Path, java: Java) -> int:
-        command = [str(home / "bin" / "elasticsearch")]
-        if os.geteuid() == 0:
-            # Elasticsearch refuses to run as root. An unprivileged user namespace maps root to
-            # an ordinary uid inside, while files stay owned by the caller outside.
-            unshare = shutil.which("unshare")
-            if unshare is None:
-                raise LocalElasticsearchError(
-                    "Elasticsearch cannot run as root and `unshare` (util-linux) is missing: run newsflow as a normal user"
-                )
-            command = [unshare, "--user", "--map-user=1000", "--map-group=1000", *command]
+        command = unprivileged([str(home / "bin" / "elasticsearch")], "Elasticsearch")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
