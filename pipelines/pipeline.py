@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from concurrent.futures import Future
@@ -394,9 +394,9 @@ class Pipeline:
         """Raw articles through the components and into the sink, in batches; then make them
         searchable. Reconciled per source (``RunReport``s in the runs index and the summary).
 
-        The parallel components (clean, extract, sign) of batch *n + 1* run — on
-        ``settings.workers`` processes — while a writer thread runs the ordered ones
-        (deduplicate) and writes batch *n* (``pipelines.workers``).
+        The parallel components (clean, extract, sign) of the next batches run — on
+        ``settings.workers`` processes — while this thread runs the ordered ones (deduplicate) on
+        the oldest and a writer thread writes the one before (``pipelines.workers``).
         """
         from pipelines.workers import OrderedWriter
 
@@ -407,15 +407,20 @@ class Pipeline:
                 component.begin_run()
         runner = self._batch_runner()
         writer = OrderedWriter(
-            lambda job: self._through_outages(lambda: self._finish_batch(*job, run), f"writing {unit}"),
-            depth=runner.workers + 1,
+            lambda job: self._through_outages(lambda: self._write_batch(*job, run), f"writing {unit}"),
+            depth=2,
             on_done=(lambda tally: progress(sum(counts.seen for counts in tally.values()))) if progress else None,
         )
         by_source: dict[str, IngestSummary] = {}
+        in_flight: deque[tuple] = deque()  # batches being cleaned and extracted, oldest first
         try:
             try:
                 for batch in batches(items, self.settings.batch_size):
-                    writer.put(self._start_batch(batch, run, runner, force=force, unit=unit))
+                    in_flight.append(self._start_batch(batch, run, runner, force=force, unit=unit))
+                    if len(in_flight) > runner.workers:  # every worker busy: finish the oldest meanwhile
+                        writer.put(self._order_batch(*in_flight.popleft(), unit=unit))
+                while in_flight:
+                    writer.put(self._order_batch(*in_flight.popleft(), unit=unit))
             except BaseException:
                 with contextlib.suppress(BaseException):  # the first error is the one to report
                     writer.close()
@@ -496,15 +501,29 @@ class Pipeline:
         changed = pending if force else [raw for raw in pending if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
         return batch, raws, pending, changed, earlier, failures, runner.submit(changed)
 
-    def _finish_batch(self, batch: list[Item], raws: list[RawArticle], pending: list[RawArticle],
-                      changed: list[RawArticle], earlier: dict[str, dict[str, Any]], failures: list[Failure],
-                      extracted: Future[tuple[list[Any], list[Failure]]], run: RunInfo) -> dict[str, IngestSummary]:
-        """The ordered components and the writes for one batch (in the writer thread); its counts per source."""
+    def _order_batch(self, batch: list[Item], raws: list[RawArticle], pending: list[RawArticle],
+                     changed: list[RawArticle], earlier: dict[str, dict[str, Any]], failures: list[Failure],
+                     extracted: Future[tuple[list[Any], list[Failure]]], *, unit: str) -> tuple:
+        """The ordered components (deduplicate) over one extracted batch, in this thread: they keep the
+        run's memory, and an article's time budget (a signal) only works in the main thread."""
         items, parallel_failures = extracted.result()
         failures = failures + parallel_failures
         _, ordered = self._split_components()
-        for component in ordered:
-            items = self._run(component, items, failures)
+
+        def run_ordered() -> list[Any]:
+            done = items
+            for component in ordered:
+                done = self._run(component, done, failures)
+            return done
+
+        items = self._through_outages(run_ordered, f"deduplicating {unit}")
+        return batch, raws, pending, changed, earlier, failures, items
+
+    def _write_batch(self, batch: list[Item], raws: list[RawArticle], pending: list[RawArticle],
+                     changed: list[RawArticle], earlier: dict[str, dict[str, Any]], failures: list[Failure],
+                     items: list[Any], run: RunInfo) -> dict[str, IngestSummary]:
+        """One batch's writes (in the writer thread); its counts per source."""
+        failures = list(failures)
         items = Revisions(self.store.versions).annotate(items, run)
 
         rejected = self.sink.write(items, run)

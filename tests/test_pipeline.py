@@ -98,17 +98,18 @@ COMPONENTS.register("dawdle", lambda pipeline: Dawdler())
 
 def test_an_article_over_its_time_budget_is_dead_lettered_and_the_batch_goes_on(tmp_path):
     settings = Settings.from_env().with_changes(
-        state_dir=tmp_path / "state", sink=f"jsonl:{tmp_path / 'out.jsonl'}", article_time_budget_s=1.0,
+        state_dir=tmp_path / "state", sink=f"jsonl:{tmp_path / 'out.jsonl'}", article_time_budget_s=8.0,
         components=(*DEFAULT_COMPONENTS[:2], "dawdle"),
     )
     started = time.monotonic()
     summary, _ = Pipeline(settings).run("toy-wire", RunInfo("budget"))
 
     assert time.monotonic() - started < 60
-    assert (summary.indexed, summary.failed) == (1, 2)
+    assert (summary.indexed, summary.failed) == (1, 2), [(f.stage, f.source_ref, f.message[:300]) for f in summary.failures]
     (stalled,) = [f for f in summary.failures if f.stage is Stage.ENRICH]
     assert stalled.source_ref == "toy://desk-1/ferry" and stalled.error_type == "OverTimeBudget"
-    assert stalled.message == "dawdle took longer than the time budget of 1s per article (NEWSFLOW_ARTICLE_TIME_BUDGET_S)"
+    # (8 s: a fresh worker process's first spaCy batch must fit comfortably on a busy machine)
+    assert stalled.message == "dawdle took longer than the time budget of 8s per article (NEWSFLOW_ARTICLE_TIME_BUDGET_S)"
     assert all(report.reconciled for report in summary.reports)
 
 
@@ -206,7 +207,7 @@ def test_ingestion_without_a_cluster_writes_json_lines_idempotently(tmp_path, mo
 
 
 def _documents(path) -> dict[str, dict[str, Any]]:
-    volatile = {"indexed_at", "fetched_at", "date", "run_id", "dag_id"}  # when, not what
+    volatile = {"indexed_at", "fetched_at", "date", "first_seen_at", "last_changed_at", "run_id", "dag_id"}  # when, not what
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     return {line["doc_id"]: {k: v for k, v in line.items() if k not in volatile} for line in lines}
 
