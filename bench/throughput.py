@@ -364,6 +364,7 @@ def main() -> int:
     report["targets"] = judge(ratios)
     print_report(report)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return 0
 
