@@ -51,8 +51,6 @@ class ElasticsearchDeadLetters:
             raise IndexingError(f"could not dead-letter {len(errors)} failures: {errors[:3]}")
 
     def resolve(self, inputs: Sequence[tuple[str, str]]) -> int:
-        from elasticsearch import helpers
-
         if not inputs:
             return 0
         wanted = set(inputs)
@@ -65,8 +63,10 @@ class ElasticsearchDeadLetters:
         stale = [hit["_id"] for hit in response["hits"]["hits"]
                  if (hit["_source"]["source"], hit["_source"]["source_ref"]) in wanted]
         if stale:
-            helpers.bulk(self.client, ({"_op_type": "delete", "_index": self.index, "_id": i} for i in stale),
-                         raise_on_error=False, refresh="wait_for")
+            from pipelines.store.client import bulk_with_backoff
+
+            bulk_with_backoff(self.client, ({"_op_type": "delete", "_index": self.index, "_id": i} for i in stale),
+                              refresh="wait_for")
         return len(stale)
 
     def list(self, *, stage: Stage | None = None, source: str | None = None, size: int = 20) -> DeadLetterPage:

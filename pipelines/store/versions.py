@@ -50,8 +50,11 @@ class ElasticsearchVersions:
         """Upsert versions (new ones, and known ones seen again); ``of`` refreshes before it reads."""
         if not versions:
             return
-        from elasticsearch import helpers
+        from pipelines.errors import IndexingError
+        from pipelines.store.client import bulk_with_backoff
 
         actions = ({"_index": self.index, "_id": version_id(v["doc_id"], v["content_hash"]), "_source": v}
                    for v in versions)
-        helpers.bulk(self.client, actions)
+        # 429s are waited out like every other write of the run; a version refused for itself is a bug.
+        if refused := bulk_with_backoff(self.client, actions):
+            raise IndexingError(f"{len(refused)} article version(s) refused, e.g. {refused[0]}")
