@@ -329,7 +329,7 @@ def main() -> int:
             env = {**os.environ, "NEWSFLOW_INDEX_PREFIX": "bench-all-"}
             seconds, cli = cli_rerun(env, folder)
             report["rows"].append(rate_row("unchanged re-run, newsflow command", args.docs, seconds,
-                                           notes=f"process start included; {cli.get('summary', cli)}"))
+                                           notes=f"process start included; unchanged {cli.get('unchanged')}"))
 
             if not args.no_airflow:
                 print("Airflow (real services)…", flush=True)
