@@ -294,19 +294,9 @@ def _start(component: str, args: Sequence[str], env: dict[str, str], log: Path) 
 
 def processes_with_home(home: Path) -> list[int]:
     """Pids of live (non-zombie) processes whose environment has this AIRFLOW_HOME."""
-    marker = f"AIRFLOW_HOME={home}".encode() + b"\0"
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            if marker in (entry / "environ").read_bytes():
-                pids.append(int(entry.name))
-        except (OSError, IndexError):
-            continue
-    return pids
+    from pipelines.stack.processes import processes_with_environment
+
+    return processes_with_environment(f"AIRFLOW_HOME={home}")
 
 
 def _stop(processes: dict[str, subprocess.Popen], home: Path, grace_s: float = 20) -> None:
