@@ -401,11 +401,10 @@ class Pipeline:
         from pipelines.workers import OrderedWriter
 
         self.prepare()
-        self.model_version  # noqa: B018
         for component in self.components:
             if hasattr(component, "begin_run"):
                 component.begin_run()
-        runner = self._batch_runner()
+        runner = self._batch_runner()  # loads the model here, outside any article's time budget
         writer = OrderedWriter(
             lambda job: self._through_outages(lambda: self._write_batch(*job, run), f"writing {unit}"),
             depth=2,
