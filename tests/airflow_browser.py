@@ -101,3 +101,27 @@ def see_run_state(page, services: AirflowServices, dag_id: str, run_id: str, sta
     """Open the run's page and wait until the UI shows ``state`` for it."""
     page.goto(f"{services.base_url}/dags/{dag_id}/runs/{run_id}")
     page.get_by_text(re.compile(rf"^\s*{re.escape(state)}\s*$", re.IGNORECASE)).first.wait_for()
+
+
+OPERATIONS_PAGE = "newsflow operations"
+
+
+def open_operations_page(page, services: AirflowServices):
+    """From the UI's home, as a person would: Browse → newsflow operations; the page Airflow
+    embeds there (a frame of its ``/plugin/…`` route), once its content is in."""
+    page.goto(f"{services.base_url}/")
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name=OPERATIONS_PAGE).click()
+    page.wait_for_url(re.compile(r"/plugin/newsflow-operations$"))
+    frame = page.frame_locator("iframe")
+    frame.get_by_role("heading", name=OPERATIONS_PAGE).wait_for()
+    return frame
+
+
+def screenshot_operations_page(page, frame, name: str = "newsflow-operations-in-airflow") -> Path:
+    """The whole embedded page inside Airflow's shell: the window grown to the frame's content first."""
+    content_height = frame.locator("body").evaluate("body => body.scrollHeight")
+    frame_top = page.locator("iframe").bounding_box()["y"]
+    page.set_viewport_size({"width": 1400, "height": min(int(frame_top + content_height) + 40, 8000)})
+    page.wait_for_timeout(300)  # the UI lays the frame out again
+    return screenshot(page, name)

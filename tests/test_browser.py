@@ -1,15 +1,22 @@
 """A person's path through the Airflow UI, in Debian's chromium: log in, fill the folder DAG's
-trigger form, trigger, see the run succeed, then open the operations page (screenshots in
-test-artifacts/)."""
+trigger form, trigger, see the run succeed; open the operations page from Airflow's navigation
+and read its health charts, politeness ledger and revisions (screenshots in test-artifacts/)."""
 
 from __future__ import annotations
 
+import ipaddress
+import random
 import shutil
+from datetime import date, timedelta
 
 import pytest
-from airflow_browser import airflow_browser, screenshot, see_run_state, trigger_from_form
+from airflow_browser import (airflow_browser, open_operations_page, screenshot, screenshot_operations_page, see_run_state,
+                             trigger_from_form)
+from harbour_feed import HarbourFeed, day_entries, replay_day, serve_harbour_feed
 
-from pipelines.settings import SAMPLE_ARTICLES
+from pipelines.models import RunInfo
+from pipelines.pipeline import Pipeline
+from pipelines.settings import SAMPLE_ARTICLES, FetchPolicy
 
 pytestmark = pytest.mark.airflow
 
@@ -25,12 +32,6 @@ def test_folder_dag_triggered_from_the_ui_form_succeeds(airflow_services, es_cli
         run = airflow_services.wait_for_run("newsflow_folder", run_id, timeout_s=120)
         see_run_state(page, airflow_services, "newsflow_folder", run_id, "success")
         screenshot(page, "newsflow_folder-run-success")
-        page.goto(f"{airflow_services.base_url}/newsflow/")  # the plugin's page, with the UI's session
-        page.get_by_role("heading", name="Documents per run").wait_for()
-        for section in ("Extraction health per source", "Latest revised articles"):
-            page.get_by_role("heading", name=section).wait_for()
-        assert run_id in page.content()
-        screenshot(page, "newsflow-operations")
 
     assert run["conf"]["folder"] == str(folder)  # what was typed into the form
     es_client.indices.refresh(index=airflow_services.names.raw_articles)
@@ -70,3 +71,55 @@ def test_reprocess_form_with_date_range_runs_a_dry_run(airflow_services, es_clie
     assert "NEWSFLOW_REPROCESS would re-enrich 1 documents (dry run: nothing changed)" in log
     es_client.indices.refresh(index=names.articles)
     assert es_client.get(index=names.articles, id="reprocess-ui")["_source"]["run_id"] == "seeded-by-test"
+
+
+NORMAL_DAYS, PER_DAY = 4, 4  # three earlier days make a baseline: the fourth day is judged, the fifth alerts
+FIRST_DAY = date(2026, 3, 2)
+FARES = {"guid": "ferry-fares", "title": "Ferry fares stay the same", "published": None,
+         "body": "<p>Ferry fares in Stavanger will stay the same this year, the harbour authority said.</p>"}
+FARES_CORRECTED = {**FARES, "title": "Ferry fares rise in Stavanger",
+                   "body": "<p>Ferry fares in Stavanger will rise by five percent, the harbour authority said.</p>"
+                           "<p>Correction: an earlier version said the fares would stay the same.</p>"}
+
+
+def test_operations_page_opens_from_airflows_navigation_with_charts_ledger_and_revisions(
+        airflow_services, es_client, record_property):
+    """A real run first: a loopback feed replayed day by day (its shape breaks on the last day,
+    one story is corrected), into the index prefix the api-server's plugin reads."""
+    policy = FetchPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),), min_host_interval_s=0)
+    pipeline = Pipeline(airflow_services.settings.with_changes(fetch=policy), client=es_client)
+    try:
+        rng = random.Random(16)
+        with serve_harbour_feed() as feed_url:
+            for number in range(NORMAL_DAYS + 1):
+                day = FIRST_DAY + timedelta(days=number)
+                extra = [FARES] if number == 0 else [FARES_CORRECTED] if number == 1 else []
+                HarbourFeed.entries = day_entries(day, number, changed=number == NORMAL_DAYS, rng=rng, per_day=PER_DAY) + extra
+                run = RunInfo(f"manual__harbour-day-{number}", "newsflow_feeds")
+                replay_day(pipeline, feed_url, day, run, expect_stored=PER_DAY + len(extra))
+                alerts = pipeline.check_health(run)
+        assert {alert.metric for alert in alerts} >= {"median_body_words"}  # the last day's, on the page below
+    finally:
+        pipeline.close()
+    host = feed_url.split("/")[2]  # 127.0.0.1:port, as the ledger names it
+
+    with airflow_browser(airflow_services) as page:
+        frame = open_operations_page(page, airflow_services)
+        for section in ("Extraction health per source", "Politeness per host (last 7 days)", "Latest revised articles",
+                        "Documents per run"):
+            frame.get_by_role("heading", name=section).wait_for()
+        harbour = frame.locator("section[data-source='feed:harbour']")
+        assert harbour.locator(".badge.alert").inner_text() == "ALERT"
+        body_chart = harbour.locator("svg[data-metric='median_body_words']")
+        assert body_chart.locator("circle").count() == NORMAL_DAYS + 1
+        assert body_chart.locator("circle.alert").count() == 1  # the day the pages changed shape
+        assert body_chart.locator("polyline.threshold.low").count() == 1 and body_chart.locator("polygon.band").count() == 1
+        assert frame.locator(f"svg.politeness g[data-host='{host}'] rect.requests").count() == 1
+        ledger_row = frame.locator("tr", has_text=host)
+        assert int(ledger_row.locator("td").nth(1).inner_text()) >= NORMAL_DAYS + 1  # one feed request per day at least
+        revision = frame.locator("tr", has_text=FARES_CORRECTED["title"])
+        assert "title" in revision.inner_text() and "body" in revision.inner_text()
+        assert "manual__harbour-day-4" in frame.locator("table").last.inner_text()
+        shot = screenshot_operations_page(page, frame)
+    record_property("screenshot", str(shot))
+    print(f"operations page inside Airflow's UI: {shot}")
