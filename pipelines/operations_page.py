@@ -84,9 +84,10 @@ def _cell(value: Any) -> str:
 
 def _table(rows: list[dict[str, Any]], columns: dict[str, str], empty: str, *, numeric: tuple[str, ...] = (),
            raw: tuple[str, ...] = ()) -> str:
-    """``columns`` maps a row key to its heading; ``raw`` keys hold HTML this module built."""
+    """``columns`` maps a row key to its heading; ``raw`` keys hold HTML this module built; no rows
+    and no ``empty`` text: nothing."""
     if not rows:
-        return f'<p class="muted">{escape(empty)}</p>'
+        return f'<p class="muted">{escape(empty)}</p>' if empty else ""
     head = "".join(f"<th>{escape(title)}</th>" for title in columns.values())
     body = "".join(
         "<tr>" + "".join(

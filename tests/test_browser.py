@@ -121,5 +121,15 @@ def test_operations_page_opens_from_airflows_navigation_with_charts_ledger_and_r
         assert "title" in revision.inner_text() and "body" in revision.inner_text()
         assert "manual__harbour-day-4" in frame.locator("table").last.inner_text()
         shot = screenshot_operations_page(page, frame)
-    record_property("screenshot", str(shot))
-    print(f"operations page inside Airflow's UI: {shot}")
+
+        # The page follows the UI's colour mode, not the system's (the browser's is light).
+        light_background = frame.locator("body").evaluate("body => getComputedStyle(body).backgroundColor")
+        assert not frame.locator("html").evaluate("html => html.classList.contains('dark')")
+        page.evaluate("localStorage.setItem('theme', 'dark')")  # what User → Dark Mode stores
+        frame = open_operations_page(page, airflow_services)
+        assert page.locator("html").evaluate("html => html.classList.contains('dark')")
+        assert frame.locator("html").evaluate("html => html.classList.contains('dark')")
+        assert frame.locator("body").evaluate("body => getComputedStyle(body).backgroundColor") != light_background
+        dark_shot = screenshot_operations_page(page, frame, "newsflow-operations-in-airflow-dark")
+    record_property("screenshots", f"{shot} {dark_shot}")
+    print(f"operations page inside Airflow's UI: {shot} (dark mode: {dark_shot})")
