@@ -46,7 +46,7 @@ def health_chart(days: Sequence[dict[str, Any]], metric: str, threshold: float) 
     step = inner_w / max(len(days) - 1, 1)
 
     def x(i: int) -> float:
-        return HEALTH_PAD + i * step
+        return HEALTH_PAD + i * step if len(days) > 1 else HEALTH_WIDTH / 2  # a first day stands in the middle
 
     def y(value: float) -> float:
         return HEALTH_PAD + inner_h - value / top * inner_h

@@ -46,6 +46,13 @@ def test_a_health_chart_has_one_dot_per_day_and_its_alert_edge_at_baseline_times
     assert "2026-03-06: 20, no alert from 50 to 150" in circles[5].find(f"{SVG}title").text
 
 
+def test_a_sources_first_day_is_one_dot_in_the_middle_without_a_band():
+    svg = _svg(health_chart([_day(1, 80, None)], "median_body_words", 0.5))
+    (circle,) = svg.findall(f"{SVG}circle")
+    assert float(circle.get("cx")) == float(svg.get("width")) / 2
+    assert svg.find(f"{SVG}polygon") is None and "no baseline yet" in circle.find(f"{SVG}title").text
+
+
 def test_share_metrics_are_judged_in_points_and_their_band_stays_within_zero_and_one():
     assert alert_band("undated_share", 0.1, 0.3) == (0.0, pytest.approx(0.4))
     assert alert_band("median_body_words", 200, 0.25) == (150, 250)
