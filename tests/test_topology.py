@@ -23,7 +23,7 @@ from pipelines.models import RawArticle, RunInfo
 from pipelines.pipeline import Pipeline
 from pipelines.settings import SAMPLE_ARTICLES, ElasticsearchSettings, Settings
 from pipelines.stack import Stack
-from pipelines.stack.processes import processes_with_environment
+from pipelines.stack.processes import processes_with_environment, read_pid
 from pipelines.store import IndexNames
 from pipelines.store.client import connect
 from pipelines.store.schema import iter_documents
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.topology
 PREFIX = "newsflow-topo-"
 ARTICLES_IN_SAMPLES = 12  # 11 files, the .jsonl holds two articles
 WORKERS = {"worker1", "worker2"}
+KILLED_RUN_COPIES = 8
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +228,7 @@ def test_native_backfill_through_the_rest_api_enriches_each_days_raw_articles(ai
 
 
 def _wait_for_running_task(airflow: AirflowServices, dag_ids: tuple[str, ...], worker: str | None,
-                           timeout_s: float = 300) -> dict:
+                           timeout_s: float = 300, task_id: str | None = None) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for dag_id in dag_ids:
@@ -236,30 +237,67 @@ def _wait_for_running_task(airflow: AirflowServices, dag_ids: tuple[str, ...], w
                     continue
                 for ti in airflow.task_instances(dag_id, run["dag_run_id"]):
                     host = (ti["hostname"] or "").split("@")[0]
-                    if ti["state"] == "running" and (worker is None or host == worker):
+                    if (ti["state"] == "running" and (worker is None or host == worker)
+                            and task_id in (None, ti["task_id"])):
                         return ti
         time.sleep(0.5)
     raise AssertionError(f"no task running on {worker or 'any worker'} within {timeout_s:.0f}s")
 
 
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its live descendants. The worker's task processes retitle themselves (``airflow worker --
+    <ti id>``), which overwrites their environment block, so they are found by parentage, not by environment."""
+    children: dict[int, list[int]] = {}
+    live = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            children.setdefault(int(ppid), []).append(int(entry.name))
+            if state != "Z":  # a killed process stays a zombie until its parent reaps it
+                live.add(int(entry.name))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending += children.get(pid, [])
+    return [pid for pid in tree if pid in live]
+
+
+def _wait_for_task_process(ti: dict, worker_pid: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for pid in _process_tree(worker_pid):
+            with contextlib.suppress(OSError):
+                if ti["id"].encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return
+        time.sleep(0.2)
+    raise AssertionError(f"no process of task instance {ti['id']} under worker pid {worker_pid} within {timeout_s:.0f}s")
+
+
 def test_a_celery_worker_killed_mid_run_loses_no_article_and_doubles_none(airflow, stack, es, tmp_path):
-    folder = _copy_articles(tmp_path / "topo-worker-fault")
-    run_id = airflow.trigger("newsflow_folder", {"folder": str(folder), "files_per_batch": 1})
-    # The enrich task runs for seconds (imports, the model, the articles), unlike a one-file acquire
-    # task, so the kill lands while it runs: whichever worker has it is the victim.
-    victim = _wait_for_running_task(airflow, ("newsflow_enrich",), None)
+    # Eight copies of the samples: enrichment takes long enough that the kill lands while it runs
+    # (copies are indexed too, marked duplicate_of, so every file still ends as one document).
+    folder = tmp_path / "topo-worker-fault"
+    for copy in range(KILLED_RUN_COPIES):
+        _copy_articles(folder / f"copy-{copy}")
+    run_id = airflow.trigger("newsflow_folder", {"folder": str(folder), "files_per_batch": 22})
+    # An enrich batch (not the daily run's quick plan task): the task that holds the articles.
+    victim = _wait_for_running_task(airflow, ("newsflow_enrich",), None, task_id="enrich")
     victim_worker = victim["hostname"].split("@")[0]
     survivor = next(name for name in WORKERS if name != victim_worker)
-    # The whole worker at once: its Celery processes and the task processes it started.
-    worker = f"NEWSFLOW_WORKER_NAME={victim_worker}"
-    assert processes_with_environment(worker)
+    # The whole worker at once, once the task's own process runs: its Celery processes and their children.
+    worker_pid = read_pid(stack.run_dir / f"{victim_worker}.pid")
+    _wait_for_task_process(victim, worker_pid)
     deadline = time.monotonic() + 10
-    while (doomed := processes_with_environment(worker)) and time.monotonic() < deadline:
+    while (doomed := _process_tree(worker_pid)) and time.monotonic() < deadline:
         for pid in doomed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
     assert doomed == []
+    killed = next(ti for ti in airflow.task_instances("newsflow_enrich", victim["dag_run_id"])
+                  if (ti["task_id"], ti["map_index"]) == (victim["task_id"], victim["map_index"]))
+    assert killed["state"] == "running" and killed["try_number"] == 1, killed  # it did not finish before the kill
 
     airflow.wait_for_run("newsflow_folder", run_id, timeout_s=420)
     airflow.wait_for_run("newsflow_enrich", victim["dag_run_id"], timeout_s=900)
@@ -267,8 +305,9 @@ def test_a_celery_worker_killed_mid_run_loses_no_article_and_doubles_none(airflo
                    if (ti["task_id"], ti["map_index"]) == (victim["task_id"], victim["map_index"]))
     assert retried["state"] == "success" and retried["try_number"] >= 2
     assert retried["hostname"].split("@")[0] == survivor
+    _settle_enrichment(airflow, run_id)
     indexed = [doc["doc_id"] for doc in _articles(es, "folder:topo-worker-fault")]
-    assert len(indexed) == len(set(indexed)) == ARTICLES_IN_SAMPLES
+    assert len(indexed) == len(set(indexed)) == ARTICLES_IN_SAMPLES * KILLED_RUN_COPIES
     stack.up()  # `stack up` brings the lost worker back
     assert {c.name for c in stack.status() if c.healthy} >= WORKERS
 
