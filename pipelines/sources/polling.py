@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pipelines.errors import FetchError, FetchRefused, RateLimited, SourceError, Stage
 from pipelines.models import Failure
-from pipelines.sources.base import Acquisition, Item, Source, SourceContext
+from pipelines.sources.base import Acquisition, Item, Source, SourceContext, StateUpdate
 from pipelines.sources.listing import planned_entries
 
 if TYPE_CHECKING:
@@ -114,7 +115,9 @@ def failure_outcome(error: Exception) -> str:
 
 
 class PolledAcquisition(Acquisition):
-    """A polled unit's items; ``finish`` records the poll's outcome and schedule in the state store.
+    """A polled unit's items; ``finish`` records the poll's outcome and schedule in the unit's
+    state (``state_update``, which the pipeline saves with its batch's), and names the unit's
+    earlier dead letter as resolved once it is read again (``resolved``).
 
     ``commit`` applies what a successful poll learned (validators, interval) to the state; it runs
     only when every article reached the raw store.
@@ -155,10 +158,10 @@ class PolledAcquisition(Acquisition):
             if self.commit:
                 self.commit(state)
             if self.outcome == "fetched" and state.url:  # read again: an earlier failure of the unit is over
-                self.context.store.deadletters.resolve([(f"{self.kind}:{state.name}", state.url)])
+                self.resolved = [(f"{self.kind}:{state.name}", state.url)]
             schedule_after_success(state, now, min_interval_minutes=self.min_interval_minutes)
         state.last_outcome, state.updated_at = self.outcome, self.context.clock()
-        self.context.store.state.save(self.kind, state.name, state.to_dict())
+        self.state_update = StateUpdate(self.kind, state.name, state.to_dict())
         return row | {
             "status": state.last_status,
             "error": state.last_error if self.outcome in ("rate_limited", "refused", "failed") else None,
@@ -223,7 +226,12 @@ class PolledSource(Source):
                                override=self.options.get(self.list_key), only=self.options.get("only"))
 
     def units(self) -> list[dict[str, Any]]:
-        return [{"label": config.name, self.state_kind: config.to_dict()} for config in self.configs()]
+        """One unit per entry; ``host`` lets the pipeline spread a batch's requests over hosts."""
+        return [{"label": config.name, "host": urlsplit(config.url).hostname or "", self.state_kind: config.to_dict()}
+                for config in self.configs()]
+
+    def concurrency(self) -> int:
+        return self.settings.fetch.max_connections
 
     def acquire(self, unit: dict[str, Any], context: SourceContext) -> Acquisition:
         config = self.entry(unit[self.state_kind], f"planned {self.state_kind}")

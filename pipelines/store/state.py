@@ -1,4 +1,5 @@
-"""Per-source state behind one API: ``load(kind, name)``, ``save(kind, name, state)``, ``load_all(kind)``.
+"""Per-source state behind one API: ``load(kind, name)``, ``save(kind, name, state)``,
+``save_many(kind, states)`` (one bulk write for a batch of feeds), ``load_all(kind)``.
 
 Sources keep here whatever lets the next acquisition be incremental and polite: a feed's or a
 sitemap's validators (ETag, Last-Modified), its poll schedule and health; the inbox watcher's
@@ -59,6 +60,14 @@ class ElasticsearchStateStore:
         # No refresh: state is read back by id (real-time get), never searched within a run.
         self.client.index(index=self.index, id=state_key(kind, name), document=self._document(kind, name, state))
 
+    def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        from elasticsearch import helpers
+
+        # One bulk request, no refresh (as ``save``); a rejected state raises, as ``save`` would.
+        actions = ({"_index": self.index, "_id": state_key(kind, name), "_source": self._document(kind, name, state)}
+                   for name, state in states.items())
+        helpers.bulk(self.client, actions, max_retries=5)
+
     def load_all(self, kind: str) -> list[dict[str, Any]]:
         from elasticsearch import helpers
 
@@ -91,6 +100,10 @@ class FileStateStore:
         partial.write_text(json.dumps({**state, "kind": kind, "name": name,
                                        "updated_at": state.get("updated_at") or datetime.now(UTC).isoformat()}))
         partial.replace(path)  # a crash never leaves half a state file
+
+    def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        for name, state in states.items():
+            self.save(kind, name, state)
 
     def load_all(self, kind: str) -> list[dict[str, Any]]:
         folder = self.directory / kind
