@@ -1,0 +1,99 @@
+"""Many feeds at once, for real: a farm of feeds on several loopback hosts (its own process) counts
+what reaches it, while the pipeline fetches concurrently into the real Elasticsearch."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from feed_farm import FeedFarm
+from feed_server import serve_feeds
+from pipelines.models import RunInfo
+from pipelines.pipeline import Pipeline
+from pipelines.settings import FetchPolicy
+from pipelines.sources.polling import PollState
+
+pytestmark = pytest.mark.elasticsearch
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def _pipeline(settings, **policy) -> Pipeline:
+    fetch = FetchPolicy(allowed_networks=LOOPBACK, connect_timeout_s=5, read_timeout_s=5, total_timeout_s=30, **policy)
+    return Pipeline(settings.with_changes(fetch=fetch, poll_units_per_task=10))
+
+
+def _acquire(pipeline: Pipeline, feeds: list[dict], run_id: str, *, force: bool = False) -> dict[str, dict]:
+    _, rows = pipeline.run("feeds", RunInfo(run_id), feeds=feeds, enrich=False, force=force)
+    return {row["unit"]: row for row in rows}
+
+
+def _state(settings, name: str) -> PollState:
+    return PollState.from_dict(name, Pipeline(settings).store.state.load("feed", name))
+
+
+def test_feeds_on_several_hosts_are_fetched_at_once_but_never_more_than_the_host_limit(isolated_settings, es_client):
+    pipeline = _pipeline(isolated_settings, max_connections=8, max_host_connections=2, min_host_interval_s=0)
+    with FeedFarm.start(feeds=24, entries=5, hosts=6, latency_s=0.3) as farm:
+        first = _acquire(pipeline, farm.feed_list(), "scale-1")
+        seen = farm.stats()
+        assert {row["outcome"] for row in first.values()} == {"fetched"} and len(first) == 24
+        assert sum(row["stored"] for row in first.values()) == 24 * 5
+        assert seen["max_in_flight"] > 2  # several hosts at once
+        per_host = [seen["hosts"][host]["max_in_flight"] for host in farm.hosts]
+        assert max(per_host) == 2  # two at once to one host, never three
+
+        farm.reset()
+        second = _acquire(pipeline, farm.feed_list(), "scale-2")
+        assert {row["outcome"] for row in second.values()} == {"not_modified"}
+        assert sum(row["stored"] + row["unchanged"] for row in second.values()) == 0
+        assert farm.stats()["statuses"] == {"304": 24}
+    raw = pipeline.store.names.raw_articles
+    es_client.indices.refresh(index=raw)
+    assert es_client.count(index=raw)["count"] == 24 * 5
+    assert es_client.count(index=raw, query={"term": {"ingest_run_id": "scale-2"}})["count"] == 0
+    assert _state(isolated_settings, "farm-00007").etag == '"feed-7-v1"'
+
+
+def test_requests_to_one_host_keep_the_minimum_interval_while_other_hosts_are_asked_meanwhile(isolated_settings):
+    interval = 0.4
+    pipeline = _pipeline(isolated_settings, max_connections=8, max_host_connections=2, min_host_interval_s=interval)
+    with FeedFarm.start(feeds=12, entries=2, hosts=4, latency_s=0.05) as farm:
+        rows = _acquire(pipeline, farm.feed_list(), "interval-1")
+        seen = farm.stats()
+    assert {row["outcome"] for row in rows.values()} == {"fetched"}
+    assert seen["max_in_flight"] > 1
+    for host in farm.hosts:
+        assert seen["hosts"][host]["requests"] == 3
+        # Arrival times carry the client's scheduling jitter: the same tolerance as the one-host test.
+        assert seen["hosts"][host]["min_interval_s"] >= interval - 0.05, host
+
+
+@pytest.fixture(scope="module")
+def server():
+    yield from serve_feeds(slow_seconds=2.0)
+
+
+def test_a_feed_whose_entries_the_store_refused_keeps_no_validators_while_its_batch_saves_the_rest(
+    server, isolated_settings, es_client
+):
+    pipeline = _pipeline(isolated_settings, min_host_interval_s=0)
+    feeds = [{"name": "rss2", "url": server.url("/rss2.xml")}, {"name": "atom", "url": server.url("/atom.xml")}]
+    assert _acquire(pipeline, feeds[1:], "validators-1")["atom"]["stored"] == 2
+    raw = pipeline.store.names.raw_articles
+    es_client.indices.put_settings(index=raw, settings={"index.blocks.write": True})
+    try:
+        refused = _acquire(pipeline, feeds, "validators-2")
+    finally:
+        es_client.indices.put_settings(index=raw, settings={"index.blocks.write": None})
+    assert (refused["rss2"]["stored"], refused["rss2"]["failed"], refused["atom"]["outcome"]) == (0, 3, "not_modified")
+    rss2, atom = _state(isolated_settings, "rss2"), _state(isolated_settings, "atom")
+    assert rss2.etag is None and rss2.last_modified is None and rss2.consecutive_failures == 1
+    assert atom.last_modified and atom.last_outcome == "not_modified"
+
+    again = _acquire(pipeline, feeds[:1], "validators-3", force=True)
+    sent = {name.lower() for name in server.hits("/rss2.xml")[-1].headers}
+    assert "if-none-match" not in sent and "if-modified-since" not in sent  # nothing remembered: all fetched again
+    assert (again["rss2"]["outcome"], again["rss2"]["stored"]) == ("fetched", 3)
+    assert _state(isolated_settings, "rss2").etag == '"rss2-v1"'
