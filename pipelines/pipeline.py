@@ -29,6 +29,7 @@ unit or batch is done again: stable ids make that an upsert.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -359,13 +360,18 @@ class Pipeline:
         batch = unit_batch_name(works)
 
         def attempt() -> tuple[StoreResult, list[StoreResult], list[dict[str, Any]]]:
-            sources = [build_source(work["kind"], self.settings, **work["options"]) for work in works]
+            by_options: dict[str, Any] = {}  # one source per kind and options: the batch's share one
+            sources = [by_options.setdefault(json.dumps([work["kind"], work["options"]], sort_keys=True, default=str),
+                                             build_source(work["kind"], self.settings, **work["options"]))
+                       for work in works]
+            for source in by_options.values():
+                source.prefetch([work["unit"] for work, owner in zip(works, sources) if owner is source], context)
 
             def read(index: int) -> tuple[Acquisition, list[Item]]:
                 acquisition = sources[index].acquire(works[index]["unit"], context)
                 return acquisition, list(acquisition)
 
-            workers = min(len(works), max((source.concurrency() for source in sources), default=1))
+            workers = min(len(works), max((source.concurrency() for source in by_options.values()), default=1))
             order = spread_over_hosts(range(len(works)), lambda index: works[index]["unit"].get("host"))
             if workers > 1:
                 context.fetcher  # noqa: B018 — built once, before the threads share it

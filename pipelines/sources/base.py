@@ -12,7 +12,7 @@ Sources do no cleaning and no NLP: what they yield is what the raw store keeps, 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -104,6 +104,10 @@ class Source(ABC):
     """A kind of source, configured by plain options (JSON-safe, so Airflow can carry them)."""
 
     kind: ClassVar[str]
+
+    def prefetch(self, units: Sequence[dict[str, Any]], context: SourceContext) -> None:
+        """Read ahead, in bulk, what acquiring these units will need (called before a batch's
+        ``acquire`` calls); nothing by default."""
 
     def concurrency(self) -> int:
         """How many of its units may be acquired at once in one process: 1 unless acquiring is

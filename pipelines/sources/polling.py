@@ -13,7 +13,7 @@ would turn the next poll into a 304 and lose articles whose storing failed.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -214,6 +214,10 @@ class PolledSource(Source):
     entry: ClassVar[Callable[[object, str], PolledConfig]]  # one validated list entry (data, where)
     obeys_robots: ClassVar[bool] = False  # sitemaps do; feeds are read as a feed reader reads them
 
+    def __init__(self, settings: Any, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self._prefetched: dict[str, dict[str, Any] | None] = {}  # a batch's states, by unit name
+
     def list_path(self) -> Path:
         return getattr(self.settings, f"{self.list_key}_config")
 
@@ -233,10 +237,18 @@ class PolledSource(Source):
     def concurrency(self) -> int:
         return self.settings.fetch.max_connections
 
+    def prefetch(self, units: Sequence[dict[str, Any]], context: SourceContext) -> None:
+        """The batch's states in one request, rather than one per unit."""
+        names = [unit[self.state_kind]["name"] for unit in units]
+        found = context.store.state.load_many(self.state_kind, names)
+        self._prefetched.update((name, found.get(name)) for name in names)
+
     def acquire(self, unit: dict[str, Any], context: SourceContext) -> Acquisition:
         config = self.entry(unit[self.state_kind], f"planned {self.state_kind}")
         now = context.clock()
-        state = PollState.from_dict(config.name, context.store.state.load(self.state_kind, config.name))
+        known = (self._prefetched.pop(config.name) if config.name in self._prefetched
+                 else context.store.state.load(self.state_kind, config.name))
+        state = PollState.from_dict(config.name, known)
         common = {"kind": self.state_kind, "state": state, "context": context,
                   "min_interval_minutes": config.min_interval_minutes}
         if not is_due(state, now, force=context.force):

@@ -129,6 +129,9 @@ class StateStore(Protocol):
 
     def load(self, kind: str, name: str) -> dict[str, Any] | None: ...
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """name → state, for the names that have one (one request for a batch of feeds)."""
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None: ...
 
     def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:

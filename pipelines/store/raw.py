@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 CHUNK = 200
+PUT_CHUNK = 1000  # articles per existence check and bulk request when storing (a batch of feeds: few round trips)
 
 
 def raw_document(raw: RawArticle, run: RunInfo) -> dict[str, Any]:
@@ -88,7 +89,7 @@ class ElasticsearchRawStore:
 
         result = StoreResult()
         iterator = iter(items)
-        while batch := list(islice(iterator, CHUNK)):
+        while batch := list(islice(iterator, PUT_CHUNK)):
             raws, failures = split(batch)
             existing = self._sources(list(raws), ["content_hash", "ingest_run_id"])
             changed = [raw for doc_id, raw in raws.items() if existing.get(doc_id, {}).get("content_hash") != raw.content_hash]
@@ -98,7 +99,7 @@ class ElasticsearchRawStore:
             actions = ({"_index": self.index, "_id": raw.doc_id, "_source": raw_document(raw, run)} for raw in changed)
             rejected = set()
             # 429s are waited out and a write block raises ClusterRefusedWrites: only a document's own fault is its failure.
-            for outcome in bulk_with_backoff(self.client, actions):
+            for outcome in bulk_with_backoff(self.client, actions, chunk_size=PUT_CHUNK):
                 raw = raws[outcome.get("_id")]
                 error = StoreError(str(outcome.get("error"))[:500], source_ref=raw.source_ref, doc_id=raw.doc_id)
                 failures.append(Failure.from_error(error, source=raw.source))

@@ -274,6 +274,12 @@ class SqliteStateStore:
             row = connection.execute("SELECT state FROM source_state WHERE kind = ? AND name = ?", (kind, name)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.database.read() as connection:
+            rows = connection.execute(f"SELECT name, state FROM source_state WHERE kind = ? AND name {IN_LIST}",
+                                      (kind, json.dumps(list(names)))).fetchall()
+        return {name: json.loads(state) for name, state in rows}
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
         with self.database.write() as connection:
             connection.execute("INSERT OR REPLACE INTO source_state (kind, name, state) VALUES (?, ?, ?)",

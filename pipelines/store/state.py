@@ -1,5 +1,5 @@
 """Per-source state behind one API: ``load(kind, name)``, ``save(kind, name, state)``,
-``save_many(kind, states)`` (one bulk write for a batch of feeds), ``load_all(kind)``.
+``load_many`` / ``save_many`` (one request for a batch of feeds), ``load_all(kind)``.
 
 Sources keep here whatever lets the next acquisition be incremental and polite: a feed's or a
 sitemap's validators (ETag, Last-Modified), its poll schedule and health; the inbox watcher's
@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import IndexingError
 from pipelines.models import stable_id
 from pipelines.store.names import IndexNames
 from pipelines.store.schema import STATE_MAPPINGS
@@ -56,17 +58,24 @@ class ElasticsearchStateStore:
             return None
         return self._state(response["_source"])
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not names:
+            return {}
+        response = self.client.mget(index=self.index, ids=[state_key(kind, name) for name in names])
+        return {doc["_source"]["name"]: self._state(doc["_source"]) for doc in response["docs"] if doc.get("found")}
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
         # No refresh: state is read back by id (real-time get), never searched within a run.
         self.client.index(index=self.index, id=state_key(kind, name), document=self._document(kind, name, state))
 
     def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
-        from elasticsearch import helpers
+        from pipelines.store.client import bulk_with_backoff
 
-        # One bulk request, no refresh (as ``save``); a rejected state raises, as ``save`` would.
+        # One bulk request, no refresh (as ``save``); 429s waited out; a refused state raises, as ``save`` would.
         actions = ({"_index": self.index, "_id": state_key(kind, name), "_source": self._document(kind, name, state)}
                    for name, state in states.items())
-        helpers.bulk(self.client, actions, max_retries=5)
+        if refused := bulk_with_backoff(self.client, actions):
+            raise IndexingError(f"could not save {len(refused)} {kind} state(s): {refused[:3]}")
 
     def load_all(self, kind: str) -> list[dict[str, Any]]:
         from elasticsearch import helpers
@@ -92,6 +101,9 @@ class FileStateStore:
             return json.loads(self._path(kind, name).read_text())
         except (OSError, ValueError):
             return None
+
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {name: state for name in names if (state := self.load(kind, name)) is not None}
 
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
         path = self._path(kind, name)
