@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,8 @@ def measure_feed_polling(feeds: int = 2000, entries: int = 20, *, hosts: int = 4
 
             settings = Settings.from_env({**os.environ, "NEWSFLOW_STATE_DIR": state, "NEWSFLOW_ES_PORT": str(_free_port()),
                                           "NEWSFLOW_ES_HEAP": os.environ.get("NEWSFLOW_ES_HEAP", "512m")})
+            # A shared, loaded machine can take minutes to start a node: wait longer than the default.
+            settings = settings.with_changes(local_node=replace(settings.local_node, startup_timeout_s=900.0))
             node = LocalNode(settings)
             node.start()
         prefix = f"{settings.index_prefix}feedbench{os.getpid()}-"
