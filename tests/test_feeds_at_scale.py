@@ -9,6 +9,7 @@ import pytest
 
 from feed_farm import FeedFarm
 from feed_server import serve_feeds
+from pipelines.errors import ClusterRefusedWrites
 from pipelines.models import RunInfo
 from pipelines.pipeline import Pipeline
 from pipelines.settings import FetchPolicy
@@ -75,25 +76,35 @@ def server():
     yield from serve_feeds(slow_seconds=2.0)
 
 
-def test_a_feed_whose_entries_the_store_refused_keeps_no_validators_while_its_batch_saves_the_rest(
+def test_a_batch_the_cluster_refuses_saves_no_validators_dead_letters_nothing_and_is_fetched_again(
     server, isolated_settings, es_client
 ):
     pipeline = _pipeline(isolated_settings, min_host_interval_s=0)
     feeds = [{"name": "rss2", "url": server.url("/rss2.xml")}, {"name": "atom", "url": server.url("/atom.xml")}]
     assert _acquire(pipeline, feeds[1:], "validators-1")["atom"]["stored"] == 2
-    raw = pipeline.store.names.raw_articles
-    es_client.indices.put_settings(index=raw, settings={"index.blocks.write": True})
+    names = pipeline.store.names
+    es_client.indices.put_settings(index=names.raw_articles, settings={"index.blocks.write": True})
     try:
-        refused = _acquire(pipeline, feeds, "validators-2")
+        with pytest.raises(ClusterRefusedWrites, match="index write"):
+            _acquire(pipeline, feeds, "validators-2")
     finally:
-        es_client.indices.put_settings(index=raw, settings={"index.blocks.write": None})
-    assert (refused["rss2"]["stored"], refused["rss2"]["failed"], refused["atom"]["outcome"]) == (0, 3, "not_modified")
+        es_client.indices.put_settings(index=names.raw_articles, settings={"index.blocks.write": None})
     rss2, atom = _state(isolated_settings, "rss2"), _state(isolated_settings, "atom")
-    assert rss2.etag is None and rss2.last_modified is None and rss2.consecutive_failures == 1
-    assert atom.last_modified and atom.last_outcome == "not_modified"
+    assert rss2.etag is None and rss2.last_modified is None  # nothing of the refused batch was saved
+    assert atom.last_modified and atom.last_outcome == "fetched"  # still the first run's
+    assert es_client.count(index=names.deadletters)["count"] == 0  # the cluster's state is no entry's fault
+    es_client.indices.refresh(index=names.runs)
+    refused = [hit["_source"] for hit in es_client.search(
+        index=names.runs, query={"term": {"run_id": "validators-2"}}, size=10)["hits"]["hits"]]
+    assert sorted((row["unit"], row["status"]) for row in refused) == [("atom", "failed"), ("rss2", "failed")]
 
-    again = _acquire(pipeline, feeds[:1], "validators-3", force=True)
+    again = _acquire(pipeline, feeds, "validators-3")
     sent = {name.lower() for name in server.hits("/rss2.xml")[-1].headers}
     assert "if-none-match" not in sent and "if-modified-since" not in sent  # nothing remembered: all fetched again
-    assert (again["rss2"]["outcome"], again["rss2"]["stored"]) == ("fetched", 3)
+    assert (again["rss2"]["outcome"], again["rss2"]["stored"], again["atom"]["outcome"]) == ("fetched", 3, "not_modified")
     assert _state(isolated_settings, "rss2").etag == '"rss2-v1"'
+    es_client.indices.refresh(index=names.runs)
+    reports = [hit["_source"] for hit in es_client.search(
+        index=names.runs, query={"term": {"run_id": "validators-3"}}, size=10)["hits"]["hits"]]
+    assert {(row["unit"], row["seen"], row["indexed"], row["reconciled"]) for row in reports} == {
+        ("rss2", 3, 3, True), ("atom", 0, 0, True)}
