@@ -354,6 +354,8 @@ class Pipeline:
         batch's politeness ledger is stored under the batch's name; a cluster outage re-reads the batch."""
         from pipelines.sources import build_source
 
+        if not works:
+            return []
         self.prepare()
         own_context = context is None
         context = context or self.context(run, force=force)
