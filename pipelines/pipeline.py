@@ -363,9 +363,12 @@ class Pipeline:
 
         def attempt() -> tuple[StoreResult, list[StoreResult], list[dict[str, Any]]]:
             by_options: dict[str, Any] = {}  # one source per kind and options: the batch's share one
-            sources = [by_options.setdefault(json.dumps([work["kind"], work["options"]], sort_keys=True, default=str),
-                                             build_source(work["kind"], self.settings, **work["options"]))
-                       for work in works]
+            sources = []
+            for work in works:
+                key = json.dumps([work["kind"], work["options"]], sort_keys=True, default=str)
+                if key not in by_options:
+                    by_options[key] = build_source(work["kind"], self.settings, **work["options"])
+                sources.append(by_options[key])
             for source in by_options.values():
                 source.prefetch([work["unit"] for work, owner in zip(works, sources) if owner is source], context)
 
