@@ -65,13 +65,14 @@ class ElasticsearchStateStore:
         return {doc["_source"]["name"]: self._state(doc["_source"]) for doc in response["docs"] if doc.get("found")}
 
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
-        # No refresh: state is read back by id (real-time get), never searched within a run.
-        self.client.index(index=self.index, id=state_key(kind, name), document=self._document(kind, name, state))
+        self.save_many(kind, {name: state})
 
     def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
         from pipelines.store.client import bulk_with_backoff
 
-        # One bulk request, no refresh (as ``save``); 429s waited out; a refused state raises, as ``save`` would.
+        # One bulk request with 429s waited out, as every other write (an overloaded node must not
+        # fail a unit over its state); no refresh: state is read back by id (real-time get), never
+        # searched within a run. A state refused for its own sake raises.
         actions = ({"_index": self.index, "_id": state_key(kind, name), "_source": self._document(kind, name, state)}
                    for name, state in states.items())
         if refused := bulk_with_backoff(self.client, actions):
