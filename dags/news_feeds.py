@@ -1,7 +1,8 @@
-"""Poll RSS/Atom feeds into the raw store: plan the feed list → one mapped task per feed → summary.
+"""Poll RSS/Atom feeds into the raw store: plan the feed list → one mapped task per batch of feeds → summary.
 
-Each task polls its own feed (conditional GET, ttl, backoff, Retry-After kept in the feed's
-state) and stores new and changed entries raw; a broken feed is an outcome, not a failed task.
+Each task polls its batch (``NEWSFLOW_POLL_UNITS_PER_TASK`` feeds, grouped by host) concurrently,
+politely per host (conditional GET, ttl, backoff, Retry-After kept in each feed's state), and
+stores new and changed entries raw; a broken feed is an outcome, not a failed task.
 The summary updates the ``newsflow_raw_articles`` Asset, which starts ``newsflow_enrich``. The
 schedule is ``NEWSFLOW_FEEDS_SCHEDULE`` (cron, default every 15 minutes; ``none``: manual only).
 """
@@ -18,5 +19,5 @@ news_feeds = polled_source_dag(
     example='[{"name": "bbc-world", "url": "https://…", "tags": ["world"]}]',
     schedule=settings().feeds_schedule,
     description="Poll RSS/Atom feeds politely and store new entries in the raw store",
-    unit_timeout=timedelta(minutes=10),
+    unit_timeout=timedelta(minutes=30),
 )

@@ -1,7 +1,7 @@
-"""Poll news sitemaps into the raw store: plan the sitemap list → one mapped task per sitemap → summary.
+"""Poll news sitemaps into the raw store: plan the sitemap list → one mapped task per batch of sitemaps → summary.
 
-Each task reads its sitemap (or sitemap index) with conditional GETs, fetches the pages of new
-articles politely and stores them raw; enrichment follows through the ``newsflow_raw_articles``
+Each task reads its batch of sitemaps concurrently, each (or each sitemap index) with conditional
+GETs, fetches the pages of new articles politely and stores them raw; enrichment follows through the ``newsflow_raw_articles``
 Asset. The schedule is ``NEWSFLOW_SITEMAPS_SCHEDULE`` (cron, default hourly; ``none``: manual only).
 """
 
@@ -17,5 +17,5 @@ news_sitemaps = polled_source_dag(
     example='[{"name": "guardian", "url": "https://…/sitemaps/news.xml"}]',
     schedule=settings().sitemaps_schedule,
     description="Poll news sitemaps politely and store new articles' pages in the raw store",
-    unit_timeout=timedelta(minutes=20),
+    unit_timeout=timedelta(minutes=60),
 )

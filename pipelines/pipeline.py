@@ -29,14 +29,15 @@ unit or batch is done again: stable ids make that an upsert.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cache, partial
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pipelines import __version__
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from pipelines.health import HealthAlert
     from pipelines.settings import Settings
     from pipelines.sinks import Sink
-    from pipelines.sources import SourceContext
+    from pipelines.sources import Acquisition, SourceContext
     from pipelines.store import Store
     from pipelines.workers import BatchRunner
 
@@ -342,37 +343,80 @@ class Pipeline:
     def acquire(self, work: dict[str, Any], run: RunInfo, *, context: SourceContext | None = None,
                 force: bool = False) -> AcquireResult:
         """One unit from ``plan`` into the raw store; the source's failures are dead-lettered here."""
+        return self.acquire_units([work], run, context=context, force=force)[0]
+
+    def acquire_units(self, works: Sequence[dict[str, Any]], run: RunInfo, *, context: SourceContext | None = None,
+                      force: bool = False) -> list[AcquireResult]:
+        """Units from ``plan`` into the raw store, as one batch: read at once by up to the source's
+        ``concurrency`` threads (fetching is waiting; the shared fetcher keeps per-host limits), their
+        items stored in one bulk write, failures dead-lettered in one, the units' states saved in one.
+        Still accounted per unit: each gets its own ``RunReport`` (``StoreResult.per_unit``). The
+        batch's politeness ledger is stored under the batch's name; a cluster outage re-reads the batch."""
         from pipelines.sources import build_source
 
+        if not works:
+            return []
         self.prepare()
         own_context = context is None
         context = context or self.context(run, force=force)
+        batch = unit_batch_name(works)
 
-        def attempt() -> tuple[StoreResult, dict[str, Any]]:
-            acquisition = build_source(work["kind"], self.settings, **work["options"]).acquire(work["unit"], context)
-            stored = self.store.raw.put(acquisition, run)
+        def attempt() -> tuple[StoreResult, list[StoreResult], list[dict[str, Any]]]:
+            by_options: dict[str, Any] = {}  # one source per kind and options: the batch's share one
+            sources = []
+            for work in works:
+                key = json.dumps([work["kind"], work["options"]], sort_keys=True, default=str)
+                if key not in by_options:
+                    by_options[key] = build_source(work["kind"], self.settings, **work["options"])
+                sources.append(by_options[key])
+            for source in by_options.values():
+                source.prefetch([work["unit"] for work, owner in zip(works, sources) if owner is source], context)
+
+            def read(index: int) -> tuple[Acquisition, list[Item]]:
+                acquisition = sources[index].acquire(works[index]["unit"], context)
+                return acquisition, list(acquisition)
+
+            workers = min(len(works), max((source.concurrency() for source in by_options.values()), default=1))
+            order = spread_over_hosts(range(len(works)), lambda index: works[index]["unit"].get("host"))
+            if workers > 1:
+                context.fetcher  # noqa: B018 — built once, before the threads share it
+                with ThreadPoolExecutor(workers, thread_name_prefix="acquire") as pool:
+                    read_by_index = dict(zip(order, pool.map(read, order)))
+            else:
+                read_by_index = {index: read(index) for index in order}
+            acquired = [read_by_index[index] for index in range(len(works))]
+            stored = self.store.raw.put(chain.from_iterable(items for _, items in acquired), run)
             self.store.deadletters.record(stored.failures, run)
-            report = acquisition.finish(stored)
-            self.store.politeness.record([counts.to_dict() for counts in context.politeness()], run,
-                                         unit=f"{work['kind']}:{work['label']}")
-            return stored, report
+            parts = stored.per_unit([items for _, items in acquired])
+            rows = [acquisition.finish(part) for (acquisition, _), part in zip(acquired, parts)]
+            states: dict[str, dict[str, dict[str, Any]]] = {}
+            for acquisition, _ in acquired:
+                if update := acquisition.state_update:
+                    states.setdefault(update.kind, {})[update.name] = update.state
+            for kind, by_name in states.items():
+                self.store.state.save_many(kind, by_name)
+            self.store.deadletters.resolve([ref for acquisition, _ in acquired for ref in acquisition.resolved])
+            self.store.politeness.record([counts.to_dict() for counts in context.politeness()], run, unit=batch)
+            return stored, parts, rows
 
         try:
-            stored, report = self._through_outages(attempt, f"acquiring {work['label']}")
+            stored, parts, rows = self._through_outages(attempt, f"acquiring {batch}")
         except BaseException as error:
             self._record_reports([RunReport(run, "acquire", work["label"], work["kind"], IngestSummary(), "failed",
-                                            _first_line(error))], best_effort=True)
+                                            _first_line(error)) for work in works], best_effort=True)
             raise
         finally:
             if own_context:
                 context.close()
-        log.info("acquired %s: %s", work["label"], stored.counts())
-        sources = {_source_of(item) for item in [*stored.articles, *stored.failures]}
-        run_report = RunReport(run, "acquire", work["label"], ",".join(sorted(sources)) or work["kind"],
-                               acquisition_counts(stored))
-        self._record_reports([run_report])
-        check_reconciled([run_report])
-        return AcquireResult(report, stored, run_report)
+        log.info("acquired %s: %s", batch, stored.counts())
+        run_reports = []
+        for work, part in zip(works, parts):
+            names = {_source_of(item) for item in [*part.articles, *part.failures]}
+            run_reports.append(RunReport(run, "acquire", work["label"], ",".join(sorted(names)) or work["kind"],
+                                         acquisition_counts(part)))
+        self._record_reports(run_reports)
+        check_reconciled(run_reports)
+        return [AcquireResult(row, part, report) for row, part, report in zip(rows, parts, run_reports)]
 
     # ------------------------------------------------------------------------------ enrich
 
@@ -633,34 +677,70 @@ class Pipeline:
     # ------------------------------------------------------------------------------ both
 
     def run(self, kind: str, run: RunInfo, *, force: bool = False, progress: Progress | None = None,
-            on_total: Callable[[int], None] | None = None, **options: Any) -> tuple[IngestSummary, list[dict[str, Any]]]:
-        """Every unit of a source acquired, its articles streaming into one enrichment (the CLI's
-        path: one process, nothing handed through XCom; unit *n + 1* is acquired while unit *n* is
-        extracted). Returns the summary and the units' report rows."""
+            on_total: Callable[[int], None] | None = None, enrich: bool = True,
+            **options: Any) -> tuple[IngestSummary, list[dict[str, Any]]]:
+        """Every unit of a source acquired, a batch of units at a time (``poll_units_per_task``;
+        one unit for a folder's batches of files), their articles streaming into one enrichment
+        (the CLI's path: one process, nothing handed through XCom; batch *n + 1* is acquired while
+        batch *n* is extracted). ``enrich=False`` only acquires. Returns the summary and the units'
+        report rows, in planned order."""
+        from pipelines.sources import build_source
+
         works = self.plan(kind, **options)
         if on_total:
             on_total(sum(len(work["unit"].get("files", ())) for work in works) or len(works))
-        reports: list[dict[str, Any]] = []
+        concurrent = build_source(kind, self.settings, **options).concurrency() > 1
+        per_batch = self.settings.poll_units_per_task if concurrent else 1
+        # Hosts spread over the whole run: each batch asks many hosts once rather than one host often.
+        ordered = spread_over_hosts(works, lambda work: work["unit"].get("host"))
+        by_label: dict[str, dict[str, Any]] = {}
         acquired_summary = IngestSummary()
         context = self.context(run, force=force)
 
         def acquired_articles() -> Iterator[RawArticle]:
             nonlocal acquired_summary
-            for work in works:
-                acquired = self.acquire(work, run, context=context)
-                reports.append(acquired.report)
-                acquired_summary = acquired_summary.add(IngestSummary.of_failures(acquired.stored.failures))
-                acquired_summary.reports.append(acquired.run_report)
-                if progress and acquired.stored.failures:
-                    progress(len(acquired.stored.failures))
-                yield from acquired.stored.articles
+            yielded: set[str] = set()  # an article two units carry is enriched once
+            for chunk in batches(ordered, per_batch):
+                for work, acquired in zip(chunk, self.acquire_units(chunk, run, context=context)):
+                    by_label[work["label"]] = acquired.report
+                    acquired_summary = acquired_summary.add(IngestSummary.of_failures(acquired.stored.failures))
+                    acquired_summary.reports.append(acquired.run_report)
+                    if progress and acquired.stored.failures:
+                        progress(len(acquired.stored.failures))
+                    for article in acquired.stored.articles:
+                        if article.doc_id not in yielded:
+                            yielded.add(article.doc_id)
+                            yield article
 
         try:
-            enriched = self.enrich(acquired_articles(), run, force=force, progress=progress,
-                                   unit=f"{kind} ({len(works)} unit{'s' if len(works) != 1 else ''})")
+            if enrich:
+                enriched = self.enrich(acquired_articles(), run, force=force, progress=progress,
+                                       unit=f"{kind} ({len(works)} unit{'s' if len(works) != 1 else ''})")
+            else:
+                enriched = IngestSummary()
+                for _ in acquired_articles():
+                    pass
         finally:
             context.close()
-        return acquired_summary.add(enriched), reports
+        return acquired_summary.add(enriched), [by_label[work["label"]] for work in works]
+
+
+def unit_batch_name(works: Sequence[dict[str, Any]]) -> str:
+    """A batch of units, named the same on every attempt (the politeness ledger's entry is per run and name)."""
+    first, last = works[0], works[-1]
+    name = f"{first['kind']}:{first['label']}"
+    return name if len(works) == 1 else f"{name}…{last['label']} ({len(works)} units)"
+
+
+def spread_over_hosts(items: Iterable[Any], host_of: Callable[[Any], str | None]) -> list[Any]:
+    """``items`` taking turns by host (the first of each host, then the second of each, …), each
+    host's in their order: concurrent workers then wait on many hosts' intervals, not one's."""
+    by_host: dict[str | None, list[Any]] = {}
+    for item in items:
+        by_host.setdefault(host_of(item), []).append(item)
+    turns = [[queue[turn] for queue in by_host.values() if turn < len(queue)]
+             for turn in range(max(map(len, by_host.values()), default=0))]
+    return [item for turn in turns for item in turn]
 
 
 def _first_line(error: BaseException) -> str:

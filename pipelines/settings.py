@@ -169,7 +169,9 @@ class FetchPolicy:
     total_timeout_s: float = 60.0  # the whole fetch, redirects included (not robots.txt or waiting for the host's turn)
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
-    min_host_interval_s: float = 1.0  # between two requests to the same host
+    min_host_interval_s: float = 1.0  # between the starts of two requests to the same host
+    max_host_connections: int = 2  # requests in flight to one host at once
+    max_connections: int = 32  # requests in flight at once, all hosts together (one run, one process)
     max_retry_after_s: float = 24 * 3600.0  # a Retry-After longer than this is capped
     allowed_networks: tuple[IPNetwork, ...] = ()  # exceptions to the SSRF guard, e.g. 127.0.0.0/8 in tests
 
@@ -251,6 +253,7 @@ class Settings:
     article_time_budget_s: float = 60.0  # per article and component; over it, the article is dead-lettered
     feeds_config: Path = DEFAULT_FEEDS_CONFIG
     sitemaps_config: Path = DEFAULT_SITEMAPS_CONFIG
+    poll_units_per_task: int = 200  # feeds (or sitemaps) per acquisition task and per raw-store write
     feeds_schedule: str | None = "*/15 * * * *"  # cron for news_feeds; None: manual runs only
     sitemaps_schedule: str | None = "0 * * * *"
     inbox_dir: Path | None = None  # None: <state_dir>/inbox
@@ -293,6 +296,8 @@ class Settings:
                 total_timeout_s=env.float("NEWSFLOW_FEEDS_TOTAL_TIMEOUT_S", defaults.total_timeout_s),
                 max_bytes=int(env.float("NEWSFLOW_FEEDS_MAX_BYTES", defaults.max_bytes)),
                 min_host_interval_s=env.float("NEWSFLOW_FEEDS_HOST_INTERVAL_S", defaults.min_host_interval_s),
+                max_host_connections=env.int("NEWSFLOW_FEEDS_HOST_CONNECTIONS", defaults.max_host_connections),
+                max_connections=env.int("NEWSFLOW_FEEDS_CONNECTIONS", defaults.max_connections),
                 allowed_networks=parse_networks(env.str("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "") or ""),
             ),
             kibana=KibanaSettings(
@@ -323,6 +328,7 @@ class Settings:
             article_time_budget_s=env.float("NEWSFLOW_ARTICLE_TIME_BUDGET_S", 60.0),
             feeds_config=env.path("NEWSFLOW_FEEDS_CONFIG") or DEFAULT_FEEDS_CONFIG,
             sitemaps_config=env.path("NEWSFLOW_SITEMAPS_CONFIG") or DEFAULT_SITEMAPS_CONFIG,
+            poll_units_per_task=env.int("NEWSFLOW_POLL_UNITS_PER_TASK", 200),
             feeds_schedule=_schedule(env.str("NEWSFLOW_FEEDS_SCHEDULE", "*/15 * * * *")),
             sitemaps_schedule=_schedule(env.str("NEWSFLOW_SITEMAPS_SCHEDULE", "0 * * * *")),
             inbox_dir=env.path("NEWSFLOW_INBOX"),
@@ -344,6 +350,11 @@ class Settings:
             raise ConfigError(f"NEWSFLOW_MAX_ARTICLE_CHARS must be at least 1, got {self.max_article_chars}")
         if self.workers < 1:
             raise ConfigError(f"NEWSFLOW_WORKERS must be at least 1, got {self.workers}")
+        for name, value in (("NEWSFLOW_FEEDS_HOST_CONNECTIONS", self.fetch.max_host_connections),
+                            ("NEWSFLOW_FEEDS_CONNECTIONS", self.fetch.max_connections),
+                            ("NEWSFLOW_POLL_UNITS_PER_TASK", self.poll_units_per_task)):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
         if self.index_prefix != self.index_prefix.lower() or any(c in self.index_prefix for c in ' "*\\/,|>?<'):
             raise ConfigError(
                 f"NEWSFLOW_INDEX_PREFIX must be a lowercase Elasticsearch index name prefix, got {self.index_prefix!r}"

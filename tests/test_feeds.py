@@ -275,7 +275,12 @@ def test_requests_to_one_host_are_spaced_by_the_rate_limit(server):
 def test_rate_limiter_defers_a_host_after_retry_after():
     clock = [0.0]
     slept: list[float] = []
-    limiter = HostRateLimiter(1.0, clock=lambda: clock[0], sleep=slept.append)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limiter = HostRateLimiter(1.0, clock=lambda: clock[0], sleep=sleep)
     assert limiter.wait("a.example") == 0
     limiter.defer("a.example", 30)
     assert limiter.blocked_for("a.example") > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from feed_farm import FeedFarm
 from feed_server import serve_feeds
 from pipelines.settings import PROJECT_ROOT
 from pipelines.store import IndexNames
@@ -33,7 +34,7 @@ def _summary(run) -> dict:
         return XComModel.deserialize_value(session.scalars(query).one())
 
 
-def test_feeds_dag_is_scheduled_and_maps_one_task_per_feed(dag_bag):
+def test_feeds_dag_is_scheduled_and_maps_one_task_per_batch_of_feeds(dag_bag):
     assert not any("news_feeds" in path for path in dag_bag.import_errors)
     dag = dag_bag.get_dag("news_feeds")
     assert {t.task_id for t in dag.tasks} == {"plan", "acquire", "summarize"}
@@ -64,7 +65,7 @@ def test_feeds_dag_stores_served_entries_for_enrichment_and_an_unchanged_second_
     assert run.state == "success"
     first = {row["unit"]: row for row in _summary(run)["units"]}
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "acquire"]
-    assert sorted(ti.rendered_map_index for ti in mapped) == sorted(feed["name"] for feed in feeds)
+    assert [ti.rendered_map_index for ti in mapped] == ["feeds 1-7 of 7"]  # one batch: 200 feeds per task
     assert {name: row["outcome"] for name, row in first.items()} == {
         "rss2": "fetched", "atom": "fetched", "rdf": "fetched", "bozo": "fetched",
         "limited": "rate_limited", "slow": "failed", "metadata": "refused",
@@ -100,3 +101,26 @@ def test_feeds_dag_stores_served_entries_for_enrichment_and_an_unchanged_second_
     es_client.indices.refresh(index=names.articles)
     assert es_client.count(index=names.articles)["count"] == 7
     assert es_client.count(index=names.articles, query={"term": {"run_id": again.run_id}})["count"] == 0
+
+
+def test_more_feeds_than_one_task_takes_are_mapped_as_several_tasks_and_all_reach_the_raw_store(
+    dag_bag, isolated_settings, es_client, monkeypatch
+):
+    monkeypatch.setenv("NEWSFLOW_FEEDS_ALLOW_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("NEWSFLOW_FEEDS_HOST_INTERVAL_S", "0")
+    monkeypatch.setenv("NEWSFLOW_POLL_UNITS_PER_TASK", "4")
+    dag = dag_bag.get_dag("news_feeds")
+    with FeedFarm.start(feeds=10, entries=3, hosts=3) as farm:
+        run = dag.test(run_conf={"feeds": farm.feed_list()})
+        second = dag.test(run_conf={"feeds": farm.feed_list()})
+    assert run.state == "success" and second.state == "success"
+    mapped = sorted(ti.rendered_map_index for ti in run.get_task_instances() if ti.task_id == "acquire")
+    assert mapped == ["feeds 1-4 of 10", "feeds 5-8 of 10", "feeds 9-10 of 10"]
+    summary = _summary(run)
+    assert {row["unit"]: row["outcome"] for row in summary["units"]} == {
+        feed["name"]: "fetched" for feed in farm.feed_list()}
+    assert (summary["stored"], summary["outcomes"]) == (30, {"fetched": 10})
+    assert _summary(second)["outcomes"] == {"not_modified": 10} and _summary(second)["stored"] == 0
+    names = IndexNames(isolated_settings.index_prefix)
+    es_client.indices.refresh(index=names.raw_articles)
+    assert es_client.count(index=names.raw_articles, query={"term": {"ingest_run_id": run.run_id}})["count"] == 30

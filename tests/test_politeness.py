@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -146,6 +147,36 @@ def test_blocked_pages_are_never_requested_crawl_delay_spaces_the_rest_and_the_l
     assert counts.blocked_urls == [f"{server.base}/private/secret.html"]
     assert counts.crawl_delay_s == 0.6 and counts.errors == 0
     assert 1.0 < counts.waited_s <= 3 * 0.6  # the delays less the time the requests themselves took
+
+
+def test_threads_sharing_a_fetcher_read_robots_once_keep_the_crawl_delay_and_the_ledger_counts_them_all(server):
+    server.serve("/robots.txt", "User-agent: *\nDisallow: /private/\nCrawl-delay: 0.4\n", **{"Content-Type": "text/plain"})
+    pages = [f"/news/{n}.html" for n in range(6)]
+    for page in pages:
+        server.serve(page, PAGE.format(page))
+    server.serve("/private/secret.html", PAGE.format("Secret"))
+
+    def get(path: str) -> str:
+        try:
+            fetcher.get(f"{server.base}{path}", obey_robots=True)
+        except RobotsDisallowed:
+            return "blocked"
+        return "fetched"
+
+    # Four connections to one host allowed: only the Crawl-delay keeps the threads apart.
+    with Fetcher(policy(max_host_connections=4, max_connections=8)) as fetcher:
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = list(pool.map(get, [*pages, "/private/secret.html"]))
+        (counts,) = fetcher.ledger.drain()
+
+    assert outcomes == ["fetched"] * 6 + ["blocked"]
+    assert server.paths().count("/robots.txt") == 1 and "/private/secret.html" not in server.paths()
+    gaps = [later.at - earlier.at for earlier, later in zip(server.seen, server.seen[1:])]
+    assert min(gaps) >= 0.4 - 0.15, gaps
+    assert server.seen[-1].at - server.seen[0].at >= 6 * 0.4 - 0.15, gaps
+    assert counts.requests == len(server.seen) == 7
+    assert (counts.robots_allowed, counts.robots_blocked, counts.crawl_delay_s) == (6, 1, 0.4)
+    assert counts.bytes == sum(seen.body_bytes for seen in server.seen)
 
 
 def test_waiting_for_a_crawl_delay_does_not_count_against_the_fetchs_time_limit(server):

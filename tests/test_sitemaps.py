@@ -166,7 +166,11 @@ class Poller:
         unit = next(unit for unit in self.source.units() if unit["label"] == name)
         acquisition = self.source.acquire(unit, self.context)
         result = self.store.raw.put(acquisition, self.context.run)
-        return acquisition.finish(result), result
+        row = acquisition.finish(result)
+        update = acquisition.state_update
+        self.store.state.save(update.kind, update.name, update.state)
+        self.store.deadletters.resolve(acquisition.resolved)
+        return row, result
 
     def stored(self, slug: str, base: str) -> RawArticle:
         [article] = self.store.raw.get([url_doc_id(canonical_url(f"{base}/articles/{slug}.html"))])

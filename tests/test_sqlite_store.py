@@ -274,3 +274,18 @@ def test_two_processes_write_the_same_file_at_once(path: Path) -> None:
     assert store.raw.select(RawSelection(ingest_run_ids=["run-1"]))[:2] == ["p1-000", "p1-001"]
     assert store.raw.select(RawSelection(pending=True)) == []
     store.close()
+
+
+def test_a_batch_stored_in_one_put_is_accounted_unit_by_unit(store: SqliteStore) -> None:
+    store.raw.put([article("kept")], RunInfo("run-0"))
+    first = [article("a"), article("a"), article("shared"), failure("/in/broken.txt")]  # "a" twice in one unit
+    second = [article("shared"), article("kept"), article("b")]  # "shared" also in the first unit
+    result = store.raw.put([*first, *second], RUN)
+
+    one, two = result.per_unit([first, second])
+    assert (one.seen, one.stored, one.unchanged, one.duplicate, len(one.failures)) == (4, 2, 0, 1, 1)
+    assert (two.seen, two.stored, two.unchanged, two.duplicate, len(two.failures)) == (3, 1, 2, 0, 0)
+    for part in (one, two):  # every unit adds up on its own
+        assert part.seen == part.stored + part.unchanged + part.duplicate + len(part.failures)
+    assert one.doc_ids == ["a", "shared"] and two.doc_ids == ["shared", "kept", "b"]
+    assert one.stored + two.stored == result.stored == 3  # a, shared, b: "kept" was stored by run-0

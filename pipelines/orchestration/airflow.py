@@ -190,7 +190,8 @@ def acquisition_dag(
 
             context = get_current_context()
             context["unit_label"] = work["label"]  # names the mapped task instance in the UI
-            return acquire(settings(), work, **run_info(context), force=bool((params or {}).get("force")))
+            return acquire(settings(), work, **run_info(context), force=bool((params or {}).get("force")),
+                           run_lists=params)
 
         # all_done: every unit is reported, including one whose task failed after its retries.
         @task(outlets=[RAW_ARTICLES], trigger_rule="all_done", retries=0)
@@ -214,12 +215,13 @@ def acquisition_dag(
 def polled_source_dag(*, kind: str, unit: str, example: str, schedule: str | None, description: str,
                       unit_timeout: timedelta):  # noqa: ANN201 — a DAG
     """The acquisition DAG of a polled source (feeds, sitemaps): its list, a selection by name and
-    ``force`` as Params, on a cron schedule (None: manual runs only)."""
+    ``force`` as Params, on a cron schedule (None: manual runs only). Each mapped task acquires a
+    batch of ``NEWSFLOW_POLL_UNITS_PER_TASK`` units concurrently (``tasks.plan_polled``)."""
 
     def plan(context: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
-        from pipelines.orchestration.tasks import plan
+        from pipelines.orchestration.tasks import plan_polled
 
-        return plan(settings(), kind, **{kind: params[kind], "only": params[f"{unit}_names"]})
+        return plan_polled(settings(), kind, **{kind: params[kind], "only": params[f"{unit}_names"]})
 
     return acquisition_dag(
         dag_id=f"news_{kind}",

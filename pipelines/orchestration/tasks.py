@@ -5,9 +5,10 @@ small JSON-safe values, never article bodies: the raw store is the hand-off betw
 nothing large travels through XCom. No Airflow import here: these run and are tested without it.
 
 The shape is the same for every polled or bulk source: ``plan`` → ``acquire`` (one mapped task per
-unit) → ``summarize_acquisition`` (one Asset event per run) → ``newsflow_enrich``: ``plan_enrichment``
-→ ``enrich`` (mapped batches) → ``summarize_enrichment``. The inbox, where seconds count, does both
-halves in one task (``ingest_inbox``).
+unit, or per batch of feeds or sitemaps: ``plan_polled``) → ``summarize_acquisition`` (one Asset
+event per run) → ``newsflow_enrich``: ``plan_enrichment`` → ``enrich`` (mapped batches) →
+``summarize_enrichment``. The inbox, where seconds count, does both halves in one task
+(``ingest_inbox``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ SOURCES_MARKER = "NEWSFLOW_SOURCES_SUMMARY"
 REPROCESS_MARKER = "NEWSFLOW_REPROCESS"
 HEALTH_MARKER = "NEWSFLOW_HEALTH_ALERT"
 ARTICLES_PER_BATCH = 200
+FAILURE_DETAILS_PER_TASK = 50
 
 
 def prepare(settings: Settings) -> str:
@@ -51,19 +53,49 @@ def plan(settings: Settings, kind: str, **options: Any) -> list[dict[str, Any]]:
     return works
 
 
-def acquire(settings: Settings, work: dict[str, Any], *, run_id: str, dag_id: str | None, force: bool = False) -> dict[str, Any]:
-    """One unit into the raw store; returns its report row with counts."""
-    return Pipeline.shared(settings).acquire(work, RunInfo(run_id, dag_id), force=force).to_dict()
+def plan_polled(settings: Settings, kind: str, **options: Any) -> list[dict[str, Any]]:
+    """A polled source's units (feeds, sitemaps) in tasks of ``poll_units_per_task``, so thousands
+    of feeds are a few mapped tasks, never near ``[core] max_map_length``. Units are grouped by host
+    (tasks run in separate processes, each with its own per-host limits: one host's feeds in one
+    task keep it asked politely); only names travel through XCom."""
+    works = sorted(plan(settings, kind, **options), key=lambda work: work["unit"].get("host") or "")
+    size, total = settings.poll_units_per_task, len(works)
+    return [
+        {"kind": kind, "names": [work["label"] for work in works[start : start + size]],
+         "label": f"{kind} {start + 1}-{min(start + size, total)} of {total}"}
+        for start in range(0, total, size)
+    ]
+
+
+def acquire(settings: Settings, work: dict[str, Any], *, run_id: str, dag_id: str | None, force: bool = False,
+            run_lists: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One planned task into the raw store; returns its report row with counts.
+
+    ``work`` is a unit from ``plan`` (a folder's batch of files), or a batch of polled units from
+    ``plan_polled``: their entries are read again from the run's list (``run_lists[kind]``, the
+    DAG's Param of that name) or the list file, and acquired together (``Pipeline.acquire_units``).
+    """
+    pipeline, run = Pipeline.shared(settings), RunInfo(run_id, dag_id)
+    if "names" not in work:
+        return pipeline.acquire(work, run, force=force).to_dict()
+    kind = work["kind"]
+    works = pipeline.plan(kind, **{kind: (run_lists or {}).get(kind), "only": work["names"]})
+    rows = [result.to_dict() for result in pipeline.acquire_units(works, run, force=force)]
+    kept = 0
+    for row in rows:  # failure details for XCom are capped per task; the dead-letter store has them all
+        row["failures"] = row["failures"][: max(0, FAILURE_DETAILS_PER_TASK - kept)]
+        kept += len(row["failures"])
+    return {"label": work["label"], "units": rows}
 
 
 def summarize_acquisition(results: Sequence[dict[str, Any] | None], planned: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Every planned unit's outcome (a unit whose task failed after its retries is ``task_failed``),
     totals, and one machine-readable ``NEWSFLOW_STORE`` line."""
-    by_unit = {result["unit"]: result for result in results if result}
+    by_unit = {row["unit"]: row for result in results if result for row in result.get("units", [result])}
     rows = []
-    for work in planned:
-        row = by_unit.get(work["label"]) or {
-            "unit": work["label"], "outcome": "task_failed", "articles": 0, "stored": 0, "unchanged": 0, "failed": 0,
+    for label in (name for work in planned for name in work.get("names", [work["label"]])):
+        row = by_unit.get(label) or {
+            "unit": label, "outcome": "task_failed", "articles": 0, "stored": 0, "unchanged": 0, "failed": 0,
             "failures": [], "error": "the unit's task failed after its retries; see its log",
         }
         rows.append(row)

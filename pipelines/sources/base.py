@@ -12,7 +12,7 @@ Sources do no cleaning and no NLP: what they yield is what the raw store keeps, 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,18 +72,31 @@ class SourceContext:
             self._fetcher = None
 
 
+@dataclass(frozen=True)
+class StateUpdate:
+    """A unit's state to save in the state store, once its articles are stored."""
+
+    kind: str
+    name: str
+    state: dict[str, Any]
+
+
 class Acquisition:
     """One unit's items, and what to do once the raw store has them."""
 
     def __init__(self, items: Iterable[Item], label: str = "") -> None:
         self._items = items
         self.label = label
+        self.state_update: StateUpdate | None = None  # set by ``finish``; saved by the caller
+        self.resolved: list[tuple[str, str]] = []  # (source, reference) of dead letters ``finish`` found over
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self._items)
 
     def finish(self, result: StoreResult) -> dict[str, Any]:
-        """Save state now that ``result`` is stored; return the unit's report row (JSON-safe)."""
+        """Conclude the unit now that ``result`` is stored: return its report row (JSON-safe) and
+        leave the state to save in ``state_update`` and the dead letters to resolve in
+        ``resolved``; the pipeline does both for a batch of units in one write each."""
         return {"unit": self.label, **result.counts()}
 
 
@@ -91,6 +104,15 @@ class Source(ABC):
     """A kind of source, configured by plain options (JSON-safe, so Airflow can carry them)."""
 
     kind: ClassVar[str]
+
+    def prefetch(self, units: Sequence[dict[str, Any]], context: SourceContext) -> None:
+        """Read ahead, in bulk, what acquiring these units will need (called before a batch's
+        ``acquire`` calls); nothing by default."""
+
+    def concurrency(self) -> int:
+        """How many of its units may be acquired at once in one process: 1 unless acquiring is
+        mostly waiting on the network (then the fetcher's per-host limits keep it polite)."""
+        return 1
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         self.settings = settings

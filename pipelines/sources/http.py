@@ -14,8 +14,13 @@ One ``Fetcher`` serves a whole run (a feed and its article pages share its polit
   ``max_bytes`` (counted after gzip decoding, so a compressed bomb is caught too); at most
   ``max_redirects`` hops.
 * **Politeness** — a clear User-Agent, ``Accept-Encoding: gzip``, conditional GET
-  (``If-None-Match`` / ``If-Modified-Since``), a minimum interval between requests to one host,
-  and 429/503 reported with the server's ``Retry-After`` (never retried in a tight loop).
+  (``If-None-Match`` / ``If-Modified-Since``), per host a minimum interval between request starts
+  and at most ``max_host_connections`` requests in flight, and 429/503 reported with the
+  server's ``Retry-After`` (never retried in a tight loop).
+* **Concurrency** — a ``Fetcher`` is thread-safe: the threads of one run share its connection
+  pool (at most ``max_connections``), its per-host limits (a ``Crawl-delay`` included), its
+  robots.txt cache and its ledger, so fetching many hosts at once never means asking one host
+  more often.
 * **robots.txt** — ``get(..., obey_robots=True)`` (pages, sitemaps) checks every hop against its
   origin's robots.txt first (``pipelines.sources.robots``): a disallowed URL raises
   ``RobotsDisallowed`` and is never requested; a ``Crawl-delay`` widens the host's interval.
@@ -169,19 +174,24 @@ def check_url(url: str, policy: FetchPolicy, resolver: Resolver = system_resolve
 
 
 class HostRateLimiter:
-    """At most one request per ``min_interval_s`` to each host (thread-safe, per process)."""
+    """Per host: at most ``max_concurrent`` requests at once, and their starts at least the host's
+    interval apart (``min_interval_s``, or a longer ``Crawl-delay``); thread-safe, per process:
+    one fetcher's threads share it."""
 
     def __init__(
         self,
         min_interval_s: float,
         *,
+        max_concurrent: int = 1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.min_interval_s = min_interval_s
+        self.max_concurrent = max_concurrent
         self._clock = clock
         self._sleep = sleep
-        self._next: dict[str, float] = {}
+        self._next: dict[str, float] = {}  # per host: its latest start plus its interval
+        self._in_flight: dict[str, threading.BoundedSemaphore] = {}
         self._intervals: dict[str, float] = {}  # hosts whose robots.txt asked for a longer Crawl-delay
         self._lock = threading.Lock()
 
@@ -197,15 +207,28 @@ class HostRateLimiter:
             self._intervals[host] = seconds
 
     def wait(self, host: str) -> float:
-        """Block until ``host`` may be asked again, and book the next slot; returns seconds waited."""
+        """Block until ``host`` may be asked again, and take that moment as its latest start;
+        returns seconds waited. The start is taken when it happens, not booked ahead: a thread
+        that wakes late never lets the next one start early."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                free_at = self._next.get(host, now)
+                if free_at <= now:
+                    self._next[host] = now + self.interval(host)
+                    return waited
+            self._sleep(free_at - now)
+            waited += free_at - now
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[float]:
+        """Hold one of ``host``'s concurrent slots for a whole request, started once the interval
+        allows (``wait``); yields the seconds waited for the interval."""
         with self._lock:
-            now = self._clock()
-            start = max(now, self._next.get(host, now))
-            self._next[host] = start + self.interval(host)
-        delay = start - now
-        if delay > 0:
-            self._sleep(delay)
-        return delay
+            in_flight = self._in_flight.setdefault(host, threading.BoundedSemaphore(self.max_concurrent))
+        with in_flight:
+            yield self.wait(host)
 
     def defer(self, host: str, seconds: float) -> None:
         """No request to ``host`` for ``seconds`` (a Retry-After seen on an article page)."""
@@ -254,9 +277,11 @@ class Fetcher:
         self._owns_client = self.client is None
         if self.client is None:
             # No proxies from the environment: a proxy would connect on our behalf, past the guard.
-            self.client = httpx.Client(follow_redirects=False, trust_env=False, http2=False)
+            limits = httpx.Limits(max_connections=self.policy.max_connections,
+                                  max_keepalive_connections=self.policy.max_connections)
+            self.client = httpx.Client(follow_redirects=False, trust_env=False, http2=False, limits=limits)
         if self.limiter is None:
-            self.limiter = HostRateLimiter(self.policy.min_host_interval_s)
+            self.limiter = HostRateLimiter(self.policy.min_host_interval_s, max_concurrent=self.policy.max_host_connections)
         if self.robots is None and self.policy.obey_robots:
             from pipelines.sources.robots import RobotsCache
 
@@ -322,62 +347,62 @@ class Fetcher:
             assert self.limiter is not None and self.client is not None
             paused = time.monotonic()
             if obey_robots and self.robots is not None:
-                self._obey_robots(target)
-            waited = self.limiter.wait(target.host)
-            deadline += time.monotonic() - paused  # reading robots.txt and waiting our turn are not this fetch's time
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FetchTimeout(f"total time limit of {policy.total_timeout_s:g}s reached", source_ref=url)
-            self.ledger.request(current, waited_s=waited)
-            request = self._build_request(target, accept=accept, etag=etag, last_modified=last_modified, remaining=remaining)
-            with self._cut_off_at(deadline, target) as cut_off:
-                try:
-                    response = self.client.send(request, stream=True)
-                except httpx.TimeoutException as error:
-                    raise FetchTimeout(f"timed out ({_timeout_kind(error)}) fetching {current}", source_ref=url) from error
-                except httpx.HTTPError as error:
-                    if cut_off.is_set():
-                        raise FetchTimeout(
-                            f"total time limit of {policy.total_timeout_s:g}s reached waiting for the response headers",
-                            source_ref=url,
-                        ) from error
-                    raise FetchError(f"connection to {target.host} failed: {error or type(error).__name__}", source_ref=url) from error
-                try:
-                    status = response.status_code
-                    if status in _REDIRECTS:
-                        location = response.headers.get("location")
-                        if not location:
-                            raise HTTPStatusError(f"HTTP {status} redirect without a Location", source_ref=url, status=status)
-                        current = urljoin(current, location)
-                        hops.append(current)
-                        continue
-                    if status == 304:
+                self._obey_robots(target)  # before taking a slot: robots.txt itself needs one at this host
+            with self.limiter.slot(target.host) as waited:  # held until the response is read: per-host concurrency
+                deadline += time.monotonic() - paused  # reading robots.txt and waiting our turn are not this fetch's time
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise FetchTimeout(f"total time limit of {policy.total_timeout_s:g}s reached", source_ref=url)
+                self.ledger.request(current, waited_s=waited)
+                request = self._build_request(target, accept=accept, etag=etag, last_modified=last_modified, remaining=remaining)
+                with self._cut_off_at(deadline, target) as cut_off:
+                    try:
+                        response = self.client.send(request, stream=True)
+                    except httpx.TimeoutException as error:
+                        raise FetchTimeout(f"timed out ({_timeout_kind(error)}) fetching {current}", source_ref=url) from error
+                    except httpx.HTTPError as error:
+                        if cut_off.is_set():
+                            raise FetchTimeout(
+                                f"total time limit of {policy.total_timeout_s:g}s reached waiting for the response headers",
+                                source_ref=url,
+                            ) from error
+                        raise FetchError(f"connection to {target.host} failed: {error or type(error).__name__}", source_ref=url) from error
+                    try:
+                        status = response.status_code
+                        if status in _REDIRECTS:
+                            location = response.headers.get("location")
+                            if not location:
+                                raise HTTPStatusError(f"HTTP {status} redirect without a Location", source_ref=url, status=status)
+                            current = urljoin(current, location)
+                            hops.append(current)
+                            continue
+                        if status == 304:
+                            return FetchResult(
+                                url=url, final_url=current, status=304, etag=response.headers.get("etag") or etag,
+                                last_modified=response.headers.get("last-modified") or last_modified,
+                                redirects=tuple(hops), elapsed_s=time.monotonic() - started,
+                            )
+                        if status in (429, 503):
+                            retry_after = parse_retry_after(response.headers.get("retry-after"), cap_s=policy.max_retry_after_s)
+                            waiting = f"Retry-After {retry_after:g}s" if retry_after is not None else "no Retry-After"
+                            raise RateLimited(f"HTTP {status} ({waiting})", source_ref=url, status=status, retry_after_s=retry_after)
+                        if not 200 <= status < 300:
+                            raise HTTPStatusError(f"HTTP {status} {response.reason_phrase}".rstrip(), source_ref=url, status=status)
+                        content = self._read_body(response, url=url, deadline=deadline, cut_off=cut_off)
                         return FetchResult(
-                            url=url, final_url=current, status=304, etag=response.headers.get("etag") or etag,
-                            last_modified=response.headers.get("last-modified") or last_modified,
-                            redirects=tuple(hops), elapsed_s=time.monotonic() - started,
+                            url=url,
+                            final_url=current,
+                            status=status,
+                            content=content,
+                            content_type=response.headers.get("content-type"),
+                            etag=response.headers.get("etag"),
+                            last_modified=response.headers.get("last-modified"),
+                            redirects=tuple(hops),
+                            elapsed_s=time.monotonic() - started,
+                            cache_control=response.headers.get("cache-control"),
                         )
-                    if status in (429, 503):
-                        retry_after = parse_retry_after(response.headers.get("retry-after"), cap_s=policy.max_retry_after_s)
-                        waiting = f"Retry-After {retry_after:g}s" if retry_after is not None else "no Retry-After"
-                        raise RateLimited(f"HTTP {status} ({waiting})", source_ref=url, status=status, retry_after_s=retry_after)
-                    if not 200 <= status < 300:
-                        raise HTTPStatusError(f"HTTP {status} {response.reason_phrase}".rstrip(), source_ref=url, status=status)
-                    content = self._read_body(response, url=url, deadline=deadline, cut_off=cut_off)
-                    return FetchResult(
-                        url=url,
-                        final_url=current,
-                        status=status,
-                        content=content,
-                        content_type=response.headers.get("content-type"),
-                        etag=response.headers.get("etag"),
-                        last_modified=response.headers.get("last-modified"),
-                        redirects=tuple(hops),
-                        elapsed_s=time.monotonic() - started,
-                        cache_control=response.headers.get("cache-control"),
-                    )
-                finally:
-                    response.close()
+                    finally:
+                        response.close()
         raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last: {current})", source_ref=url)
 
     def _build_request(

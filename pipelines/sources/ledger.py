@@ -12,8 +12,9 @@ Per host (``host``, or ``host:port`` off the default port):
   robots.txt is no error) and their error types.
 
 Outcomes (bytes, 304, errors) count at the host of the URL asked for. ``drain()`` hands the
-counts over and starts afresh: the pipeline stores them after each unit (see
-``pipelines.store.politeness``), so one entry holds one unit's requests. Thread-safe.
+counts over and starts afresh: the pipeline stores them after each unit, or each batch of units
+read at once by several threads (see ``pipelines.store.politeness``), so one entry holds one
+unit's or one batch's requests. Thread-safe: the threads of a batch share one fetcher and ledger.
 """
 
 from __future__ import annotations

@@ -13,15 +13,16 @@ would turn the next poll into a 304 and lose articles whose storing failed.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pipelines.errors import FetchError, FetchRefused, RateLimited, SourceError, Stage
 from pipelines.models import Failure
-from pipelines.sources.base import Acquisition, Item, Source, SourceContext
+from pipelines.sources.base import Acquisition, Item, Source, SourceContext, StateUpdate
 from pipelines.sources.listing import planned_entries
 
 if TYPE_CHECKING:
@@ -114,7 +115,9 @@ def failure_outcome(error: Exception) -> str:
 
 
 class PolledAcquisition(Acquisition):
-    """A polled unit's items; ``finish`` records the poll's outcome and schedule in the state store.
+    """A polled unit's items; ``finish`` records the poll's outcome and schedule in the unit's
+    state (``state_update``, which the pipeline saves with its batch's), and names the unit's
+    earlier dead letter as resolved once it is read again (``resolved``).
 
     ``commit`` applies what a successful poll learned (validators, interval) to the state; it runs
     only when every article reached the raw store.
@@ -155,10 +158,10 @@ class PolledAcquisition(Acquisition):
             if self.commit:
                 self.commit(state)
             if self.outcome == "fetched" and state.url:  # read again: an earlier failure of the unit is over
-                self.context.store.deadletters.resolve([(f"{self.kind}:{state.name}", state.url)])
+                self.resolved = [(f"{self.kind}:{state.name}", state.url)]
             schedule_after_success(state, now, min_interval_minutes=self.min_interval_minutes)
         state.last_outcome, state.updated_at = self.outcome, self.context.clock()
-        self.context.store.state.save(self.kind, state.name, state.to_dict())
+        self.state_update = StateUpdate(self.kind, state.name, state.to_dict())
         return row | {
             "status": state.last_status,
             "error": state.last_error if self.outcome in ("rate_limited", "refused", "failed") else None,
@@ -211,6 +214,10 @@ class PolledSource(Source):
     entry: ClassVar[Callable[[object, str], PolledConfig]]  # one validated list entry (data, where)
     obeys_robots: ClassVar[bool] = False  # sitemaps do; feeds are read as a feed reader reads them
 
+    def __init__(self, settings: Any, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self._prefetched: dict[str, dict[str, Any] | None] = {}  # a batch's states, by unit name
+
     def list_path(self) -> Path:
         return getattr(self.settings, f"{self.list_key}_config")
 
@@ -223,12 +230,25 @@ class PolledSource(Source):
                                override=self.options.get(self.list_key), only=self.options.get("only"))
 
     def units(self) -> list[dict[str, Any]]:
-        return [{"label": config.name, self.state_kind: config.to_dict()} for config in self.configs()]
+        """One unit per entry; ``host`` lets the pipeline spread a batch's requests over hosts."""
+        return [{"label": config.name, "host": urlsplit(config.url).hostname or "", self.state_kind: config.to_dict()}
+                for config in self.configs()]
+
+    def concurrency(self) -> int:
+        return self.settings.fetch.max_connections
+
+    def prefetch(self, units: Sequence[dict[str, Any]], context: SourceContext) -> None:
+        """The batch's states in one request, rather than one per unit."""
+        names = [unit[self.state_kind]["name"] for unit in units]
+        found = context.store.state.load_many(self.state_kind, names)
+        self._prefetched.update((name, found.get(name)) for name in names)
 
     def acquire(self, unit: dict[str, Any], context: SourceContext) -> Acquisition:
         config = self.entry(unit[self.state_kind], f"planned {self.state_kind}")
         now = context.clock()
-        state = PollState.from_dict(config.name, context.store.state.load(self.state_kind, config.name))
+        known = (self._prefetched.pop(config.name) if config.name in self._prefetched
+                 else context.store.state.load(self.state_kind, config.name))
+        state = PollState.from_dict(config.name, known)
         common = {"kind": self.state_kind, "state": state, "context": context,
                   "min_interval_minutes": config.min_interval_minutes}
         if not is_due(state, now, force=context.force):

@@ -24,6 +24,7 @@ class StoreResult:
     articles: list[RawArticle] = field(default_factory=list)  # stored or already there, in input order
     seen: int = 0  # every item the source delivered: articles and failures
     stored: int = 0  # new or changed (or stored by this same run in an attempt that was cut off)
+    stored_ids: set[str] = field(default_factory=set, repr=False)  # the ids counted in ``stored``
     unchanged: int = 0
     duplicate: int = 0  # an id the source delivered again within the unit: the first is kept
     failures: list[Failure] = field(default_factory=list)  # the source's own, and the store's rejections
@@ -35,6 +36,49 @@ class StoreResult:
     def counts(self) -> dict[str, int]:
         return {"articles": len(self.articles), "seen": self.seen, "stored": self.stored, "unchanged": self.unchanged,
                 "duplicate": self.duplicate, "failed": len(self.failures)}
+
+    def add_chunk(self, batch: Sequence[RawArticle | Failure], raws: dict[str, RawArticle], stored_ids: set[str],
+                  failures: Sequence[Failure], rejected: set[str] = frozenset()) -> None:
+        """Count one chunk of ``put``: ``raws`` its articles by id (the first of a repeated id),
+        ``stored_ids`` those written (or found written by this same run), ``failures`` the
+        source's and the store's, ``rejected`` the ids the store refused."""
+        self.articles += [raw for doc_id, raw in raws.items() if doc_id not in rejected]
+        self.seen += len(batch)
+        self.stored += len(stored_ids)
+        self.stored_ids |= stored_ids
+        self.unchanged += len(raws) - len(stored_ids) - len(rejected)
+        self.duplicate += len(batch) - len(raws) - (len(failures) - len(rejected))
+        self.failures += failures
+
+    def per_unit(self, units: Sequence[Sequence[RawArticle | Failure]]) -> list[StoreResult]:
+        """This result (of storing the units' items in one write) told per unit, as if each had
+        been stored on its own, in order, with every count: an id repeated within a unit is its
+        duplicate; an article two units carry counts as stored for the first and unchanged for
+        the next; a store rejection is a failure of every unit carrying it."""
+        rejected = {f.doc_id: f for f in self.failures if f.stage is Stage.STORE and f.doc_id}
+        claimed: set[str] = set()
+        parts = []
+        for items in units:
+            part, carried = StoreResult(seen=len(items)), set()
+            for item in items:
+                if isinstance(item, Failure):
+                    part.failures.append(item)
+                elif item.doc_id in carried:
+                    part.duplicate += 1
+                elif item.doc_id in rejected:
+                    carried.add(item.doc_id)
+                    part.failures.append(rejected[item.doc_id])
+                else:
+                    carried.add(item.doc_id)
+                    part.articles.append(item)
+                    if item.doc_id in self.stored_ids and item.doc_id not in claimed:
+                        part.stored += 1
+                        part.stored_ids.add(item.doc_id)
+                        claimed.add(item.doc_id)
+                    else:
+                        part.unchanged += 1
+            parts.append(part)
+        return parts
 
 
 @dataclass(frozen=True)
@@ -85,7 +129,13 @@ class StateStore(Protocol):
 
     def load(self, kind: str, name: str) -> dict[str, Any] | None: ...
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """name → state, for the names that have one (one request for a batch of feeds)."""
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None: ...
+
+    def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        """Several units' states (name → state) in one write, e.g. a batch of feeds."""
 
     def load_all(self, kind: str) -> list[dict[str, Any]]: ...
 

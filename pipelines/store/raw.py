@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 CHUNK = 200
+PUT_CHUNK = 1000  # articles per existence check and bulk request when storing (a batch of feeds: few round trips)
 
 
 def raw_document(raw: RawArticle, run: RunInfo) -> dict[str, Any]:
@@ -88,28 +89,22 @@ class ElasticsearchRawStore:
 
         result = StoreResult()
         iterator = iter(items)
-        while batch := list(islice(iterator, CHUNK)):
+        while batch := list(islice(iterator, PUT_CHUNK)):
             raws, failures = split(batch)
             existing = self._sources(list(raws), ["content_hash", "ingest_run_id"])
             changed = [raw for doc_id, raw in raws.items() if existing.get(doc_id, {}).get("content_hash") != raw.content_hash]
             changed_ids = {raw.doc_id for raw in changed}
             # Same content stored by this very run: an earlier attempt was cut off (outage, kill) after storing it.
-            again = sum(1 for doc_id in raws if doc_id not in changed_ids and existing[doc_id].get("ingest_run_id") == run.run_id)
-            duplicate = len(batch) - len(raws) - len(failures)
+            again = {doc_id for doc_id in raws if doc_id not in changed_ids and existing[doc_id].get("ingest_run_id") == run.run_id}
             actions = ({"_index": self.index, "_id": raw.doc_id, "_source": raw_document(raw, run)} for raw in changed)
             rejected = set()
             # 429s are waited out and a write block raises ClusterRefusedWrites: only a document's own fault is its failure.
-            for outcome in bulk_with_backoff(self.client, actions):
+            for outcome in bulk_with_backoff(self.client, actions, chunk_size=PUT_CHUNK):
                 raw = raws[outcome.get("_id")]
                 error = StoreError(str(outcome.get("error"))[:500], source_ref=raw.source_ref, doc_id=raw.doc_id)
                 failures.append(Failure.from_error(error, source=raw.source))
                 rejected.add(raw.doc_id)
-            result.articles += [raw for doc_id, raw in raws.items() if doc_id not in rejected]
-            result.seen += len(batch)
-            result.stored += sum(1 for raw in changed if raw.doc_id not in rejected) + again
-            result.unchanged += len(raws) - len(changed) - again
-            result.duplicate += duplicate
-            result.failures += failures
+            result.add_chunk(batch, raws, (changed_ids - rejected) | again, failures, rejected)
         self.client.indices.refresh(index=self.index)
         return result
 

@@ -170,7 +170,7 @@ class SqliteRawStore:
             with self.database.write() as connection:
                 existing = self._hashes(connection, list(raws))
                 changed = [raw for doc_id, raw in raws.items() if existing.get(doc_id) != raw.content_hash]
-                again = len(self._stored_by(connection, [d for d in raws if existing.get(d) == raws[d].content_hash], run))
+                again = self._stored_by(connection, [d for d in raws if existing.get(d) == raws[d].content_hash], run)
                 documents = [raw_document(raw, run) for raw in changed]
                 connection.executemany(
                     "INSERT OR REPLACE INTO raw_articles"
@@ -180,12 +180,7 @@ class SqliteRawStore:
                       utc_text(datetime.fromisoformat(doc["fetched_at"])), doc["content_hash"], json.dumps(doc))
                      for doc in documents],
                 )
-            result.articles += list(raws.values())
-            result.seen += len(batch)
-            result.stored += len(changed) + again
-            result.unchanged += len(raws) - len(changed) - again
-            result.duplicate += len(batch) - len(raws) - len(failures)
-            result.failures += failures
+            result.add_chunk(batch, raws, {raw.doc_id for raw in changed} | again, failures)
         return result
 
     def get(self, doc_ids: Sequence[str]) -> Iterator[RawArticle | Failure]:
@@ -279,10 +274,22 @@ class SqliteStateStore:
             row = connection.execute("SELECT state FROM source_state WHERE kind = ? AND name = ?", (kind, name)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.database.read() as connection:
+            rows = connection.execute(f"SELECT name, state FROM source_state WHERE kind = ? AND name {IN_LIST}",
+                                      (kind, json.dumps(list(names)))).fetchall()
+        return {name: json.loads(state) for name, state in rows}
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
         with self.database.write() as connection:
             connection.execute("INSERT OR REPLACE INTO source_state (kind, name, state) VALUES (?, ?, ?)",
                                (kind, name, json.dumps({**state, "kind": kind, "name": name})))
+
+    def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        with self.database.write() as connection:
+            connection.executemany("INSERT OR REPLACE INTO source_state (kind, name, state) VALUES (?, ?, ?)",
+                                   [(kind, name, json.dumps({**state, "kind": kind, "name": name}))
+                                    for name, state in states.items()])
 
     def load_all(self, kind: str) -> list[dict[str, Any]]:
         with self.database.read() as connection:

@@ -1,4 +1,5 @@
-"""Per-source state behind one API: ``load(kind, name)``, ``save(kind, name, state)``, ``load_all(kind)``.
+"""Per-source state behind one API: ``load(kind, name)``, ``save(kind, name, state)``,
+``load_many`` / ``save_many`` (one request for a batch of feeds), ``load_all(kind)``.
 
 Sources keep here whatever lets the next acquisition be incremental and polite: a feed's or a
 sitemap's validators (ETag, Last-Modified), its poll schedule and health; the inbox watcher's
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import IndexingError
 from pipelines.models import stable_id
 from pipelines.store.names import IndexNames
 from pipelines.store.schema import STATE_MAPPINGS
@@ -55,9 +58,25 @@ class ElasticsearchStateStore:
             return None
         return self._state(response["_source"])
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not names:
+            return {}
+        response = self.client.mget(index=self.index, ids=[state_key(kind, name) for name in names])
+        return {doc["_source"]["name"]: self._state(doc["_source"]) for doc in response["docs"] if doc.get("found")}
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
-        # No refresh: state is read back by id (real-time get), never searched within a run.
-        self.client.index(index=self.index, id=state_key(kind, name), document=self._document(kind, name, state))
+        self.save_many(kind, {name: state})
+
+    def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        from pipelines.store.client import bulk_with_backoff
+
+        # One bulk request with 429s waited out, as every other write (an overloaded node must not
+        # fail a unit over its state); no refresh: state is read back by id (real-time get), never
+        # searched within a run. A state refused for its own sake raises.
+        actions = ({"_index": self.index, "_id": state_key(kind, name), "_source": self._document(kind, name, state)}
+                   for name, state in states.items())
+        if refused := bulk_with_backoff(self.client, actions):
+            raise IndexingError(f"could not save {len(refused)} {kind} state(s): {refused[:3]}")
 
     def load_all(self, kind: str) -> list[dict[str, Any]]:
         from elasticsearch import helpers
@@ -84,6 +103,9 @@ class FileStateStore:
         except (OSError, ValueError):
             return None
 
+    def load_many(self, kind: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {name: state for name in names if (state := self.load(kind, name)) is not None}
+
     def save(self, kind: str, name: str, state: dict[str, Any]) -> None:
         path = self._path(kind, name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +113,10 @@ class FileStateStore:
         partial.write_text(json.dumps({**state, "kind": kind, "name": name,
                                        "updated_at": state.get("updated_at") or datetime.now(UTC).isoformat()}))
         partial.replace(path)  # a crash never leaves half a state file
+
+    def save_many(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        for name, state in states.items():
+            self.save(kind, name, state)
 
     def load_all(self, kind: str) -> list[dict[str, Any]]:
         folder = self.directory / kind
