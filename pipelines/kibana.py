@@ -200,6 +200,12 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
                            [_count(), _terms(facet, 15)], articles["id"], table)
             for facet in ("persons", "organizations", "locations")
         ),
+        *(
+            _visualization(names, f"vis-top-{facet}", f"newsflow · top {title}", "table",
+                           [_count(), _terms(facet, 15)], articles["id"], table)
+            for facet, title in (("authors", "authors"), ("categories", "categories"), ("source_domain", "sites"),
+                                 ("mentioned_dates", "mentioned days and months"))
+        ),
         _visualization(names, "vis-sources", "newsflow · sources", "pie",
                        [_count(), _terms("source", 10, "segment")], articles["id"], pie),
         _visualization(names, "vis-languages", "newsflow · languages", "pie",
@@ -215,10 +221,11 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     ]
     search = _search(names, "search-articles", "newsflow · articles",
                      "Every indexed article, newest first, with its main facets.",
-                     ["title", "source", "persons", "organizations", "locations"], ARTICLE_TIME_FIELD, articles["id"])
+                     ["title", "source_domain", "authors", "persons", "organizations", "locations"], ARTICLE_TIME_FIELD, articles["id"])
     dashboard = _dashboard(names, "dashboard", "newsflow · overview",
-                           "Articles over time, top people, organisations and places, sources, languages, "
-                           "feed health and dead letters.", visualizations)
+                           "Articles over time, top people, organisations and places, feed authors, "
+                           "categories, sites and mentioned days, sources, languages, feed health and dead letters.",
+                           visualizations)
     changed = _search(names, "search-changed-articles", "newsflow · changed articles",
                       "Articles whose content changed after it was first seen, most recently changed first "
                       "(`newsflow revisions ID` shows the diffs).",

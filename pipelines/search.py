@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pipelines.models import FACETS
+from pipelines.models import FACETS, METADATA_FACETS
 from pipelines.store.names import IndexNames
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 SEARCH_FIELDS = ("title^3", "body", "captions")
-AGGREGATED_FIELDS = (*FACETS, "source", "language")
+AGGREGATED_FIELDS = (*FACETS, *METADATA_FACETS, "source", "language")
+_FOLDED = frozenset((*FACETS, *METADATA_FACETS))
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def build_query(
     for name, values in (filters or {}).items():
         if not values:
             continue
-        if name in FACETS:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
+        if name == "mentioned_dates":  # a month finds the days in it too
+            filter_clauses.append({"bool": {"should": [{"prefix": {name: value}} for value in values], "minimum_should_match": 1}})
+        elif name in _FOLDED:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
             filter_clauses.append({"terms": {f"{name}.folded": [value.lower() for value in values]}})
         else:
             filter_clauses.append({"terms": {name: values}})

@@ -60,13 +60,14 @@ def test_objects_follow_the_index_prefix_and_the_mapping():
     assert articles["attributes"]["timeFieldName"] == "date"
     dashboard = objects["newsflow · overview"]
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
-    assert len(panels) == len(dashboard["references"]) == 8
+    assert len(panels) == len(dashboard["references"]) == 12
     fields = {
         agg["params"]["field"]
         for obj in objects.values() if obj["type"] == "visualization"
         for agg in json.loads(obj["attributes"]["visState"])["aggs"] if "field" in agg["params"]
     }
-    assert {"date", "persons", "organizations", "locations", "source", "language", "stage"} <= fields
+    assert {"date", "persons", "organizations", "locations", "source", "language", "stage",
+            "authors", "categories", "source_domain", "mentioned_dates"} <= fields
     politeness = objects["newsflow · politeness"]
     assert len(json.loads(politeness["attributes"]["panelsJSON"])) == len(politeness["references"]) == 3
     ledger_fields = {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import __version__
 from pipelines.errors import IndexingError
-from pipelines.models import FACETS
+from pipelines.models import FACETS, METADATA_FACETS
 from pipelines.store.names import SHARD_SETTINGS, IndexNames
 
 if TYPE_CHECKING:
@@ -78,6 +78,9 @@ def article_mappings(*, english: bool, enrichments: Mapping[str, dict[str, Any]]
             "body": _text_field(english),
             "captions": _text_field(english),
             **{facet: _FACET for facet in FACETS},
+            # The raw date mentions ("last month", "Saturday") stay searchable as words.
+            "dates": {**_FACET, "fields": {**_FACET["fields"], "text": {"type": "text"}}},
+            **{facet: _FACET for facet in METADATA_FACETS},
             "entities": {
                 "type": "nested",
                 "properties": {
