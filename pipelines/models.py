@@ -92,6 +92,20 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class Place:
+    """A GeoNames place a location value resolved to (``pipelines.extraction.geocoding``)."""
+
+    geonameid: int
+    name: str
+    kind: str  # continent, country, state, city
+    country: str | None  # ISO 3166-1 alpha-2; None for continents
+    admin1: str | None  # the US state code of a US city or state
+    population: int
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True)
 class Revision:
     """An article's version history as indexed with it (``pipelines.revisions`` builds it).
 
@@ -123,6 +137,7 @@ class EnrichedArticle:
     model: str  # "<name>-<version>" of the spaCy pipeline that produced it
     keywords: tuple[str, ...] = ()  # key phrases, best first
     dates_mentioned: tuple[str, ...] = ()  # ISO dates (or months, years) the text refers to
+    places: tuple[Place, ...] = ()  # the location facet's values that resolved to GeoNames places, distinct
     summary: str = ""  # lead sentences within a length budget
     reading_time_minutes: int = 0
     minhash: tuple[int, ...] = ()  # MinHash signature of the body: near-duplicate detection
@@ -148,6 +163,14 @@ class EnrichedArticle:
     def mentioned_dates(self) -> tuple[str, ...]:
         """The days and months the text mentions (``2016-03-14``, ``2011-03``): a bare year is too coarse to filter by."""
         return tuple(value for value in self.dates_mentioned if len(value) >= len("2011-03"))
+
+    def geo_fields(self) -> dict[str, Any]:
+        """The places as stable ids, country codes and map points (a place without coordinates has no point)."""
+        return {
+            "location_ids": [str(place.geonameid) for place in self.places],
+            "countries": list(dict.fromkeys(place.country for place in self.places if place.country)),
+            "locations_geo": [{"lat": place.lat, "lon": place.lon} for place in self.places if place.lat is not None],
+        }
 
     def metadata_facets(self) -> dict[str, tuple[str, ...]]:
         """``METADATA_FACETS`` → values: feed authors and categories (a sitemap's news keywords count as

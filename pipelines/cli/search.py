@@ -11,6 +11,7 @@ FACET_OPTIONS = {
     "person": "persons", "org": "organizations", "location": "locations", "source": "source", "lang": "language",
     "author": "authors", "category": "categories", "tag": "tags", "domain": "source_domain",
     "mentioned": "mentioned_dates",  # a day (2026-01-05) or month (2026-01) the text mentions
+    "country": "countries",  # ISO 3166-1 alpha-2 code of a resolved place (GB, US)
 }
 
 
@@ -23,7 +24,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     result = search(
         connect(settings), IndexNames(settings.index_prefix), args.query, filters=filters, size=args.size,
         published_from=getattr(args, "date_from", None), published_to=getattr(args, "date_to", None),
-        about=getattr(args, "about", False),
+        near=getattr(args, "near", None), about=getattr(args, "about", False),
     )
     if args.json:
         print(json.dumps({

@@ -81,6 +81,9 @@ def article_mappings(*, english: bool, enrichments: Mapping[str, dict[str, Any]]
             # The raw date mentions ("last month", "Saturday") stay searchable as words.
             "dates": {**_FACET, "fields": {**_FACET["fields"], "text": {"type": "text"}}},
             **{facet: _FACET for facet in METADATA_FACETS},
+            "location_ids": {"type": "keyword"},  # GeoNames ids of the resolved locations
+            "countries": {"type": "keyword"},  # their ISO 3166-1 alpha-2 codes
+            "locations_geo": {"type": "geo_point"},
             "entities": {
                 "type": "nested",
                 "properties": {
