@@ -48,6 +48,20 @@ def test_places_carry_country_codes_and_coordinates_and_unknown_names_stay_unres
     assert len(gazetteer.places(["London", "LONDON", "london"])) == 1
 
 
+def test_datelines_name_their_place_and_headlines_do_not():
+    text = ("SOCCER - ENGLISH LEAGUE RESULTS\nBELGRADE 1996-08-30\nText.\nLONDON (Reuters) - More text.\n"
+            "WASHINGTON, Jan 5 (AP) - Even more.\nNEW YORK - And more.\nREUTERS 1996-08-30\nEUROPE - no city\n"
+            "Mid-line BERLIN 1996-08-30 is no dateline.")
+    assert load_gazetteer().dateline_places(text) == ("Belgrade", "London", "Washington", "New York")
+
+
+def test_dateline_places_join_the_location_values_once():
+    from pipelines.extraction.extractor import with_datelines
+
+    assert with_datelines(("Belgrade", "Serbia"), ("Belgrade", "London")) == ("Belgrade", "Serbia", "London")
+    assert with_datelines(("BELGRADE",), ("Belgrade",)) == ("BELGRADE",)
+
+
 def test_near_parses_latitude_longitude_and_kilometres():
     assert Near.parse("51.5,-0.12,50") == Near(51.5, -0.12, 50.0)
     for bad in ("51.5,-0.12", "91,0,5", "0,0,-1", "a,b,c"):

@@ -110,6 +110,12 @@ def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[s
     return entities, facets
 
 
+def with_datelines(locations: tuple[str, ...], datelines: Sequence[str]) -> tuple[str, ...]:
+    """The location values plus dateline places the model missed (whatever their case)."""
+    known = {value.casefold() for value in locations}
+    return (*locations, *(place for place in datelines if place.casefold() not in known))
+
+
 def derive_title(sentences: Sequence[str], text: str) -> str:
     """First sentence, cut at a word boundary: a readable title for sources that have none."""
     text = " ".join((sentences[0] if sentences else text).split())
@@ -188,6 +194,7 @@ class Extractor:
                 sentences = split_sentences(article.body)
                 entities, facets = (), {facet: () for facet in FACET_LABELS}
                 word_count = len(article.body.split())
+            facets["locations"] = with_datelines(facets["locations"], gazetteer.dateline_places(article.body))
             date_expressions = [e.text for e in entities if e.label == "DATE"]
             yield EnrichedArticle(
                 clean=article,

@@ -54,6 +54,13 @@ _UK_NATIONS = {  # GeoNames ADM1 features of the United Kingdom: not in the pack
 _CITY_OVER_STATE = {"new york": 5128581, "washington": 4140963}
 
 _EXONYM_POPULATION = 100_000
+# A wire dateline opening a line: "BELGRADE 1996-08-30", "LONDON (Reuters) -", "WASHINGTON, Jan 5 (AP) -",
+# "NEW YORK -". The model misses most of them (all caps, no sentence around them).
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][A-Z'.\-]+(?: [A-Z][A-Z'.\-]+){0,3})"
+    r"(?=\s+\d{4}-\d{2}-\d{2}\b|\s*,\s*[A-Z][a-z]{2,}\.? \d|\s*\([A-Za-z .]{2,20}\)\s*[-\u2013\u2014]|\s+[-\u2013\u2014]\s)",
+    re.MULTILINE,
+)
 _KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1}
 _LEADING_THE = re.compile(r"^the\s+")
 
@@ -130,6 +137,12 @@ class Gazetteer:
                     _KIND_RANK[place.kind], place.population)
 
         return max(candidates, key=fit)
+
+    def dateline_places(self, text: str) -> tuple[str, ...]:
+        """Place names of the datelines in ``text`` that are a city, country or US state ("Belgrade")."""
+        names = (match["place"] for match in _DATELINE.finditer(text))
+        return tuple(dict.fromkeys(name.title() for name in names
+                                   if any(place.kind != "continent" for place in self.candidates(name))))
 
     def places(self, values: Sequence[str]) -> tuple[Place, ...]:
         """The distinct places an article's location values resolve to, in order of first mention."""
