@@ -1,5 +1,5 @@
-"""Kibana content for newsflow: data views, saved searches (articles, changed articles) and three
-dashboards (overview, source health, politeness).
+"""Kibana content for newsflow: data views, saved searches (articles, changed articles), a map of
+article locations and three dashboards (overview, source health, politeness).
 
 The saved objects are built from the index names, so a deployment with its own
 ``NEWSFLOW_INDEX_PREFIX`` gets objects that point at its own aliases; ``kibana/newsflow.ndjson``
@@ -29,8 +29,10 @@ from pipelines.store.names import IndexNames
 _NAMESPACE = uuid.UUID("5d1e1c1a-6f0e-4a53-9c55-6e6577736677")  # stable ids per prefix
 
 CORE_MIGRATION_VERSION = "8.8.0"
-TYPE_MIGRATION_VERSIONS = {"index-pattern": "8.0.0", "search": "8.0.0", "visualization": "8.0.0", "dashboard": "8.0.0"}
+TYPE_MIGRATION_VERSIONS = {"index-pattern": "8.0.0", "search": "8.0.0", "visualization": "8.0.0", "dashboard": "8.0.0",
+                           "map": "8.0.0"}
 ARTICLE_TIME_FIELD = "date"  # published_at, else fetched_at: every article has it (pipelines.sinks.base)
+ARTICLE_GEO_FIELD = "locations_geo"  # the resolved places of the location facet (pipelines.extraction.geocoding)
 
 
 class KibanaError(NewsflowError):
@@ -124,6 +126,40 @@ def _dashboard(names: IndexNames, kind: str, title: str, description: str, panel
     }
 
 
+def _map(names: IndexNames, kind: str, title: str, description: str, data_view: str, geo_field: str) -> dict[str, Any]:
+    """A Maps app map: the base map and the articles' points, clustered when there are many.
+
+    Written in the 8.0.0 shape of the ``map`` type (layer types ``VECTOR_TILE`` and ``VECTOR``),
+    which Kibana's later migrations rename (``EMS_VECTOR_TILE``, ``GEOJSON_VECTOR``)."""
+    base = {"id": str(uuid.uuid5(_NAMESPACE, f"{names.prefix}:{kind}:base")), "type": "VECTOR_TILE",
+            "sourceDescriptor": {"type": "EMS_TMS", "isAutoSelect": True}, "label": None, "minZoom": 0, "maxZoom": 24,
+            "alpha": 1, "visible": True, "style": {"type": "TILE"}}
+    points = {
+        "id": str(uuid.uuid5(_NAMESPACE, f"{names.prefix}:{kind}:points")), "type": "VECTOR", "label": "Article locations",
+        "sourceDescriptor": {
+            "type": "ES_SEARCH", "id": str(uuid.uuid5(_NAMESPACE, f"{names.prefix}:{kind}:source")),
+            "geoField": geo_field, "scalingType": "CLUSTERS", "applyGlobalQuery": True,
+            "tooltipProperties": ["title", "locations", "source_domain"], "indexPatternRefName": "layer_1_source_index_pattern",
+        },
+        "minZoom": 0, "maxZoom": 24, "alpha": 0.75, "visible": True, "style": {"type": "VECTOR", "properties": {}},
+    }
+    map_state = {"zoom": 1.4, "center": {"lon": 10, "lat": 25}, "timeFilters": {"from": "now-30d", "to": "now"},
+                 "refreshConfig": {"isPaused": True, "interval": 0}, "query": {"query": "", "language": "kuery"},
+                 "filters": []}
+    return {
+        "id": _id(names, kind),
+        "type": "map",
+        "attributes": {
+            "title": title,
+            "description": description,
+            "mapStateJSON": json.dumps(map_state, separators=(",", ":")),
+            "layerListJSON": json.dumps([base, points], separators=(",", ":")),
+            "uiStateJSON": json.dumps({"isLayerTOCOpen": True, "openTOCDetails": []}, separators=(",", ":")),
+        },
+        "references": [{"name": "layer_1_source_index_pattern", "type": "index-pattern", "id": data_view}],
+    }
+
+
 def _with_migration_fields(obj: dict[str, Any]) -> dict[str, Any]:
     return {
         **obj,
@@ -200,6 +236,15 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
                            [_count(), _terms(facet, 15)], articles["id"], table)
             for facet in ("persons", "organizations", "locations")
         ),
+        *(
+            _visualization(names, f"vis-top-{facet}", f"newsflow · top {title}", "table",
+                           [_count(), _terms(facet, 15)], articles["id"], table)
+            for facet, title in (("authors", "authors"), ("categories", "categories"), ("source_domain", "sites"),
+                                 ("mentioned_dates", "mentioned days and months"), ("countries", "countries"))
+        ),
+        _map(names, "map-locations", "newsflow · article locations",
+             "Where the articles' places are: the location facet resolved to GeoNames places (countries at their "
+             "capital, US states at their biggest city).", articles["id"], ARTICLE_GEO_FIELD),
         _visualization(names, "vis-sources", "newsflow · sources", "pie",
                        [_count(), _terms("source", 10, "segment")], articles["id"], pie),
         _visualization(names, "vis-languages", "newsflow · languages", "pie",
@@ -215,10 +260,12 @@ def saved_objects(names: IndexNames) -> list[dict[str, Any]]:
     ]
     search = _search(names, "search-articles", "newsflow · articles",
                      "Every indexed article, newest first, with its main facets.",
-                     ["title", "source", "persons", "organizations", "locations"], ARTICLE_TIME_FIELD, articles["id"])
+                     ["title", "source_domain", "authors", "persons", "organizations", "locations"], ARTICLE_TIME_FIELD, articles["id"])
     dashboard = _dashboard(names, "dashboard", "newsflow · overview",
-                           "Articles over time, top people, organisations and places, sources, languages, "
-                           "feed health and dead letters.", visualizations)
+                           "Articles over time, top people, organisations and places, feed authors, "
+                           "categories, sites, mentioned days, countries, a map of the places, sources, languages, "
+                           "feed health and dead letters.",
+                           visualizations)
     changed = _search(names, "search-changed-articles", "newsflow · changed articles",
                       "Articles whose content changed after it was first seen, most recently changed first "
                       "(`newsflow revisions ID` shows the diffs).",

@@ -10,11 +10,15 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipelines.errors import InputError, Stage
 
 # The facet fields every enriched article has, in display order (extraction fills them).
 FACETS = ("persons", "organizations", "locations", "groups", "dates", "events")
+# Facets from what the source said about an article (feed authors, categories, the configured
+# tags, the site) and the days or months its text mentions (``EnrichedArticle.mentioned_dates``).
+METADATA_FACETS = ("authors", "categories", "tags", "source_domain", "mentioned_dates")
 
 
 def stable_id(*parts: str) -> str:
@@ -52,6 +56,17 @@ class RawArticle:
     def content_hash(self) -> str:
         return content_hash(f"{self.title or ''}\n\n{self.body}")
 
+    def metadata_values(self, key: str, separator: str) -> tuple[str, ...]:
+        """A list the source stored joined in ``metadata[key]`` (feeds join authors with "; "), distinct, in order."""
+        values = (" ".join(value.split()) for value in self.metadata.get(key, "").split(separator))
+        return tuple(dict.fromkeys(value for value in values if value))
+
+    @property
+    def source_domain(self) -> str | None:
+        """The article's web site, without ``www.``; None for sources without URLs (folders)."""
+        host = (urlsplit(self.url).hostname or "") if self.url else ""
+        return host.removeprefix("www.") or None
+
 
 @dataclass(frozen=True)
 class CleanArticle:
@@ -74,6 +89,20 @@ class Entity:
     label: str  # spaCy label: PERSON, ORG, GPE, …
     count: int
     first_offset: int
+
+
+@dataclass(frozen=True)
+class Place:
+    """A GeoNames place a location value resolved to (``pipelines.extraction.geocoding``)."""
+
+    geonameid: int
+    name: str
+    kind: str  # continent, country, state, city
+    country: str | None  # ISO 3166-1 alpha-2; None for continents
+    admin1: str | None  # the US state code of a US city or state
+    population: int
+    lat: float | None
+    lon: float | None
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,7 @@ class EnrichedArticle:
     model: str  # "<name>-<version>" of the spaCy pipeline that produced it
     keywords: tuple[str, ...] = ()  # key phrases, best first
     dates_mentioned: tuple[str, ...] = ()  # ISO dates (or months, years) the text refers to
+    places: tuple[Place, ...] = ()  # the location facet's values that resolved to GeoNames places, distinct
     summary: str = ""  # lead sentences within a length budget
     reading_time_minutes: int = 0
     minhash: tuple[int, ...] = ()  # MinHash signature of the body: near-duplicate detection
@@ -128,6 +158,32 @@ class EnrichedArticle:
     @property
     def entity_mentions(self) -> int:
         return sum(entity.count for entity in self.entities)
+
+    @property
+    def mentioned_dates(self) -> tuple[str, ...]:
+        """The days and months the text mentions (``2016-03-14``, ``2011-03``): a bare year is too coarse to filter by."""
+        return tuple(value for value in self.dates_mentioned if len(value) >= len("2011-03"))
+
+    def geo_fields(self) -> dict[str, Any]:
+        """The places as stable ids, country codes and map points (a place without coordinates has no point)."""
+        return {
+            "location_ids": [str(place.geonameid) for place in self.places],
+            "countries": list(dict.fromkeys(place.country for place in self.places if place.country)),
+            "locations_geo": [{"lat": place.lat, "lon": place.lon} for place in self.places if place.lat is not None],
+        }
+
+    def metadata_facets(self) -> dict[str, tuple[str, ...]]:
+        """``METADATA_FACETS`` → values: feed authors and categories (a sitemap's news keywords count as
+        categories), the source's configured tags, the site and the mentioned days or months."""
+        raw = self.raw
+        domain = raw.source_domain
+        return {
+            "authors": raw.metadata_values("authors", ";"),
+            "categories": tuple(dict.fromkeys((*raw.metadata_values("categories", ";"), *raw.metadata_values("keywords", ",")))),
+            "tags": raw.metadata_values("tags", ","),
+            "source_domain": (domain,) if domain else (),
+            "mentioned_dates": self.mentioned_dates,
+        }
 
 
 @dataclass(frozen=True)

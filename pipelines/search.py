@@ -6,14 +6,35 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pipelines.models import FACETS
+from pipelines.models import FACETS, METADATA_FACETS
 from pipelines.store.names import IndexNames
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
 SEARCH_FIELDS = ("title^3", "body", "captions")
-AGGREGATED_FIELDS = (*FACETS, "source", "language")
+AGGREGATED_FIELDS = (*FACETS, *METADATA_FACETS, "countries", "source", "language")
+_FOLDED = frozenset((*FACETS, *METADATA_FACETS))
+
+
+@dataclass(frozen=True)
+class Near:
+    """Articles with a resolved place within ``km`` of a point."""
+
+    lat: float
+    lon: float
+    km: float
+
+    @classmethod
+    def parse(cls, text: str) -> Near:
+        """``LAT,LON,KM`` (``51.5,-0.12,50``)."""
+        try:
+            lat, lon, km = (float(part) for part in text.split(","))
+        except ValueError:
+            raise ValueError(f"expected LAT,LON,KM, got {text!r}") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km > 0):
+            raise ValueError(f"{text!r}: latitude within ±90, longitude within ±180 and a positive distance")
+        return cls(lat, lon, km)
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,7 @@ def build_query(
     *,
     published_from: date | None = None,
     published_to: date | None = None,
+    near: Near | None = None,
 ) -> dict[str, Any]:
     must: list[dict[str, Any]] = (
         [{"simple_query_string": {"query": query, "fields": list(SEARCH_FIELDS), "default_operator": "and"}}]
@@ -52,7 +74,11 @@ def build_query(
     for name, values in (filters or {}).items():
         if not values:
             continue
-        if name in FACETS:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
+        if name == "mentioned_dates":  # a month finds the days in it too
+            filter_clauses.append({"bool": {"should": [{"prefix": {name: value}} for value in values], "minimum_should_match": 1}})
+        elif name == "countries":  # ISO codes: "gb" is GB
+            filter_clauses.append({"terms": {name: [value.upper() for value in values]}})
+        elif name in _FOLDED:  # case-insensitive on facets: "vladimir putin" finds "Vladimir Putin"
             filter_clauses.append({"terms": {f"{name}.folded": [value.lower() for value in values]}})
         else:
             filter_clauses.append({"terms": {name: values}})
@@ -63,6 +89,9 @@ def build_query(
         if published_to:
             bounds["lte"] = published_to.isoformat()
         filter_clauses.append({"range": {"published_at": bounds}})
+    if near is not None:
+        filter_clauses.append(
+            {"geo_distance": {"distance": f"{near.km}km", "locations_geo": {"lat": near.lat, "lon": near.lon}}})
     return {"bool": {"must": must, "filter": filter_clauses}}
 
 
@@ -74,6 +103,7 @@ def search(
     filters: dict[str, list[str]] | None = None,
     published_from: date | None = None,
     published_to: date | None = None,
+    near: Near | None = None,
     size: int = 10,
     facet_size: int = 10,
     about: bool = False,
@@ -89,7 +119,7 @@ def search(
         }
     response = client.search(
         index=names.articles,
-        query=build_query(query, filters, published_from=published_from, published_to=published_to),
+        query=build_query(query, filters, published_from=published_from, published_to=published_to, near=near),
         size=size,
         track_total_hits=True,
         source_excludes=["entities", "minhash", "minhash_bands"],

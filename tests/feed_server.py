@@ -109,6 +109,35 @@ BOZO = """<?xml version="1.0" encoding="utf-8"?>
 <description>A new fish & chips shop opened in Leeds, run by Tom Hughes.</description></item>
 </channel></rss>"""
 
+def bylines(base: str) -> str:
+    """Entries with several authors and categories, and dates in their text, for the metadata facets."""
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel>
+  <title>Coast Courier</title><link>{base}/</link><description>Coastal news</description>
+  <item>
+    <title>Storm damages sea wall</title>
+    <link>http://www.courier.example/news/sea-wall</link>
+    <guid isPermaLink="false">courier-1</guid>
+    <pubDate>Wed, 07 Jan 2026 09:00:00 GMT</pubDate>
+    <dc:creator>Maria Lund</dc:creator><dc:creator>Tomas Eke</dc:creator>
+    <category>Weather</category><category>Coast</category>
+    <description>A storm damaged the sea wall in Ystad on 3 January 2026, the town council said. Repairs were
+      promised for March 2026, after the sea wall was last rebuilt in 1990.</description>
+  </item>
+  <item>
+    <title>Ferry timetable changes</title>
+    <link>http://www.courier.example/news/ferry-timetable</link>
+    <guid isPermaLink="false">courier-2</guid>
+    <pubDate>Wed, 07 Jan 2026 10:00:00 GMT</pubDate>
+    <dc:creator>Maria Lund</dc:creator>
+    <category>Transport</category>
+    <description>The ferry operator changes its winter timetable last month, it said on Tuesday.</description>
+  </item>
+</channel>
+</rss>"""
+
+
 def shared_link(base: str) -> str:
     """Five distinct items (own guids) all linking to the homepage, and one exact repeat of the first."""
     items = "".join(
@@ -209,6 +238,8 @@ class FeedServer:
         if path == "/slow.xml":
             time.sleep(self.slow_seconds)
             return send(200, simple_rss(base, "slow", "Too late", "Never read."), RSS_CT)
+        if path == "/bylines.xml":
+            return send(200, bylines(base), RSS_CT)
         if path == "/shared-link.xml":
             return send(200, shared_link(base), RSS_CT)
         if path == "/failing-entries.xml":

@@ -33,6 +33,7 @@ MIGRATION_FIELDS = {
     "search": ("8.8.0", "8.0.0"),
     "visualization": ("8.8.0", "8.0.0"),
     "dashboard": ("8.8.0", "8.0.0"),
+    "map": ("8.8.0", "8.0.0"),
 }
 DATE_TYPES = {"date", "date_nanos"}
 NUMERIC_TYPES = {"integer", "long", "float", "double", "short", "byte", "half_float", "scaled_float"}
@@ -60,13 +61,14 @@ def test_objects_follow_the_index_prefix_and_the_mapping():
     assert articles["attributes"]["timeFieldName"] == "date"
     dashboard = objects["newsflow · overview"]
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
-    assert len(panels) == len(dashboard["references"]) == 8
+    assert len(panels) == len(dashboard["references"]) == 14
     fields = {
         agg["params"]["field"]
         for obj in objects.values() if obj["type"] == "visualization"
         for agg in json.loads(obj["attributes"]["visState"])["aggs"] if "field" in agg["params"]
     }
-    assert {"date", "persons", "organizations", "locations", "source", "language", "stage"} <= fields
+    assert {"date", "persons", "organizations", "locations", "source", "language", "stage",
+            "authors", "categories", "source_domain", "mentioned_dates", "countries"} <= fields
     politeness = objects["newsflow · politeness"]
     assert len(json.loads(politeness["attributes"]["panelsJSON"])) == len(politeness["references"]) == 3
     ledger_fields = {
@@ -151,10 +153,19 @@ def mapping_problems(objects: list[dict[str, Any]], names: IndexNames) -> list[s
     for obj in objects:
         if obj["type"] == "index-pattern" and "timeFieldName" in obj["attributes"]:
             check(obj, obj["attributes"]["timeFieldName"], view_fields[obj["id"]], DATE_TYPES)
-        if obj["type"] not in ("visualization", "search"):
+        if obj["type"] not in ("visualization", "search", "map"):
             continue
         (view,) = [ref["id"] for ref in obj["references"] if ref["type"] == "index-pattern"]
         known = view_fields[view]
+        if obj["type"] == "map":
+            for layer in json.loads(obj["attributes"]["layerListJSON"]):
+                source = layer["sourceDescriptor"]
+                if "indexPatternRefName" in source:
+                    assert {ref["name"] for ref in obj["references"]} >= {source["indexPatternRefName"]}
+                    check(obj, source["geoField"], known, {"geo_point", "geo_shape"})
+                    for column in source["tooltipProperties"]:
+                        check(obj, column, known, None)
+            continue
         if obj["type"] == "search":
             for column in obj["attributes"]["columns"]:
                 check(obj, column, known, None)
@@ -172,6 +183,29 @@ def mapping_problems(objects: list[dict[str, Any]], names: IndexNames) -> list[s
 def test_every_field_the_objects_name_is_in_the_index_mappings():
     names = IndexNames("newsflow-")
     assert mapping_problems(saved_objects(names), names) == []
+
+
+def test_the_map_shows_article_locations_from_the_geo_point_field_on_the_overview():
+    objects = {obj["attributes"]["title"]: obj for obj in saved_objects(IndexNames("news-"))}
+    article_map = objects["newsflow · article locations"]
+    layers = json.loads(article_map["attributes"]["layerListJSON"])
+    (points,) = [layer for layer in layers if layer["sourceDescriptor"]["type"] == "ES_SEARCH"]
+    assert points["sourceDescriptor"]["geoField"] == "locations_geo"
+    assert article_map["references"] == [{"name": "layer_1_source_index_pattern", "type": "index-pattern",
+                                          "id": objects["news-articles"]["id"]}]
+    overview = objects["newsflow · overview"]
+    assert {"type": "map", "id": article_map["id"]} in [{"type": r["type"], "id": r["id"]} for r in overview["references"]]
+    assert article_map["id"] != saved_objects(IndexNames("newsflow-"))[0]["id"]
+
+
+def test_the_mapping_check_catches_a_misplaced_geo_field():
+    names = IndexNames("newsflow-")
+    objects = copy.deepcopy(saved_objects(names))
+    article_map = next(obj for obj in objects if obj["type"] == "map")
+    layers = json.loads(article_map["attributes"]["layerListJSON"])
+    layers[1]["sourceDescriptor"]["geoField"] = "locations"
+    article_map["attributes"]["layerListJSON"] = json.dumps(layers)
+    assert mapping_problems(objects, names) == ["newsflow · article locations: 'locations' is keyword, not one of ['geo_point', 'geo_shape']"]
 
 
 def test_the_mapping_check_catches_a_misspelt_or_unaggregatable_field():

@@ -20,6 +20,15 @@ def _date(value: str):  # noqa: ANN202 — argparse type
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
+def _near(value: str):  # noqa: ANN202 — argparse type
+    from pipelines.search import Near
+
+    try:
+        return Near.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _handler(module: str, name: str):  # noqa: ANN202
     """Import a command's module only when it runs: ``newsflow --help`` stays fast."""
 
@@ -95,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         find.add_argument(f"--{option}", action="append", help=f"filter on {field} (repeatable)")
     find.add_argument("--from", dest="date_from", type=_date, help="published on or after (YYYY-MM-DD)")
     find.add_argument("--to", dest="date_to", type=_date, help="published on or before (YYYY-MM-DD)")
+    find.add_argument("--near", type=_near, metavar="LAT,LON,KM",
+                      help="only articles with a resolved place within KM kilometres of LAT,LON")
     find.add_argument("--about", action="store_true", help="also list terms that set the matches apart (significant_text)")
     find.add_argument("--size", type=int, default=10)
     find.add_argument("--json", action="store_true")

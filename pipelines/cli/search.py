@@ -7,7 +7,12 @@ import json
 
 from pipelines.settings import Settings
 
-FACET_OPTIONS = {"person": "persons", "org": "organizations", "location": "locations", "source": "source", "lang": "language"}
+FACET_OPTIONS = {
+    "person": "persons", "org": "organizations", "location": "locations", "source": "source", "lang": "language",
+    "author": "authors", "category": "categories", "tag": "tags", "domain": "source_domain",
+    "mentioned": "mentioned_dates",  # a day (2026-01-05) or month (2026-01) the text mentions
+    "country": "countries",  # ISO 3166-1 alpha-2 code of a resolved place (GB, US)
+}
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,7 +24,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     result = search(
         connect(settings), IndexNames(settings.index_prefix), args.query, filters=filters, size=args.size,
         published_from=getattr(args, "date_from", None), published_to=getattr(args, "date_to", None),
-        about=getattr(args, "about", False),
+        near=getattr(args, "near", None), about=getattr(args, "about", False),
     )
     if args.json:
         print(json.dumps({
@@ -40,7 +45,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     print("\nFacets")
     for name, values in result.facets.items():
         if values:
-            print(f"  {name:<14} " + ", ".join(f"{value} ({count})" for value, count in values))
+            print(f"  {name:<16} " + ", ".join(f"{value} ({count})" for value, count in values))
     if result.per_day:
         print("\nPer day (published)")
         widest = max(count for _, count in result.per_day)

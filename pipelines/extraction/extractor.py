@@ -7,7 +7,8 @@ do not need disabled (tagger, parser, lemmatizer), which roughly doubles through
 more cores is the pipeline's job (``pipelines.workers``): each worker process runs a whole
 extractor, so keywords, dates and entity rules are spread over the cores as well as NER. Each article's language is detected first; articles in another
 language than the model's skip NER. Raw NER mentions become one canonical value per entity in
-``pipelines.extraction.entities``; keywords from ``pipelines.extraction.keywords``; dates,
+``pipelines.extraction.entities``; the location values become GeoNames places in
+``pipelines.extraction.geocoding``; keywords from ``pipelines.extraction.keywords``; dates,
 summary and reading time from ``pipelines.extraction.metadata``.
 No model is ever downloaded at run time: it must be installed as a package.
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import ExtractionError, ModelNotFoundError, Stage
 from pipelines.extraction.entities import Mention, canonicalize, facet_values
+from pipelines.extraction.geocoding import load_gazetteer
 from pipelines.extraction.keywords import extract_keywords
 from pipelines.extraction.metadata import (
     detect_language,
@@ -108,6 +110,12 @@ def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[s
     return entities, facets
 
 
+def with_datelines(locations: tuple[str, ...], datelines: Sequence[str]) -> tuple[str, ...]:
+    """The location values plus dateline places the model missed (whatever their case)."""
+    known = {value.casefold() for value in locations}
+    return (*locations, *(place for place in datelines if place.casefold() not in known))
+
+
 def derive_title(sentences: Sequence[str], text: str) -> str:
     """First sentence, cut at a word boundary: a readable title for sources that have none."""
     text = " ".join((sentences[0] if sentences else text).split())
@@ -133,8 +141,9 @@ class Extractor:
         return cls(model_name=settings.spacy_model, batch_size=settings.batch_size)
 
     def load(self) -> None:
-        """Load the model now (before worker processes fork, so they share it)."""
+        """Load the model and the gazetteer now (before worker processes fork, so they share them)."""
         self.nlp  # noqa: B018
+        load_gazetteer()
 
     @property
     def nlp(self) -> Language:
@@ -173,6 +182,7 @@ class Extractor:
         in_model_language = [a for a, lang in zip(articles, languages, strict=True) if lang == self.nlp.lang]
         docs = self.nlp.pipe((article.body for article in in_model_language), batch_size=self.batch_size)
         model = self.model_version
+        gazetteer = load_gazetteer()
         for article, language in zip(articles, languages, strict=True):
             if language == self.nlp.lang:
                 doc = next(docs)
@@ -184,6 +194,7 @@ class Extractor:
                 sentences = split_sentences(article.body)
                 entities, facets = (), {facet: () for facet in FACET_LABELS}
                 word_count = len(article.body.split())
+            facets["locations"] = with_datelines(facets["locations"], gazetteer.dateline_places(article.body))
             date_expressions = [e.text for e in entities if e.label == "DATE"]
             yield EnrichedArticle(
                 clean=article,
@@ -197,6 +208,7 @@ class Extractor:
                     sentences, language, names=(e.text for e in entities if e.label not in _NOT_NAMES)
                 ),
                 dates_mentioned=resolve_dates(date_expressions, article.raw.published_at),
+                places=gazetteer.places(facets["locations"]),
                 summary=lead_summary(sentences),
                 reading_time_minutes=reading_time_minutes(word_count),
             )

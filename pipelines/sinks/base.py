@@ -59,6 +59,8 @@ def article_document(article: EnrichedArticle, run: RunInfo) -> dict[str, Any]:
         "body": clean.body,
         "captions": list(clean.captions),
         **{facet: list(article.facets.get(facet, ())) for facet in FACETS},
+        **{facet: list(values) for facet, values in article.metadata_facets().items()},
+        **article.geo_fields(),
         "entities": [asdict(entity) for entity in article.entities],
         "language": article.language,
         "word_count": article.word_count,

