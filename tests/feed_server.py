@@ -232,7 +232,7 @@ class FeedServer:
         if path == "/redirect-loop":
             return send(302, b"", headers={"Location": "/redirect-loop"})
         if path == "/limited.xml":
-            return send(429, b"slow down", "text/plain", {"Retry-After": "120"})
+            return send(429, b"slow down", "text/plain", {"Retry-After": "900"})
         if path == "/unavailable.xml":
             return send(503, b"maintenance", "text/plain", {"Retry-After": "300"})
         if path == "/slow.xml":

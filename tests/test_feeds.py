@@ -225,7 +225,7 @@ def test_redirects_are_followed_and_reported_and_loops_are_cut(server, fetcher):
 def test_429_and_503_report_retry_after(server, fetcher):
     with pytest.raises(RateLimited) as limited:
         fetcher.get(server.url("/limited.xml"))
-    assert limited.value.status == 429 and limited.value.retry_after_s == 120
+    assert limited.value.status == 429 and limited.value.retry_after_s == 900
     with pytest.raises(RateLimited) as unavailable:
         fetcher.get(server.url("/unavailable.xml"))
     assert unavailable.value.status == 503 and unavailable.value.retry_after_s == 300
@@ -434,7 +434,7 @@ def test_polling_every_served_feed_reports_each_outcome_and_a_second_poll_adds_n
     assert {(f.source, f.source_ref) for f in summary.failures} == {(f"feed:{n}", first[n]["url"]) for n in failed_feeds}
     assert "not well-formed" in first["bozo"]["bozo_reason"] and "not an XML media type" in first["wrong-type"]["bozo_reason"]
     assert "10.0.0.1 is a private address" in first["to-internal"]["error"]
-    assert "Retry-After 120s" in first["limited"]["error"] and first["limited"]["status"] == 429
+    assert "Retry-After 900s" in first["limited"]["error"] and first["limited"]["status"] == 429
     assert "timed out" in first["slow"]["error"] and "cap" in first["huge"]["error"]
     assert "not an RSS or Atom feed" in first["not-a-feed"]["error"]
 
@@ -452,7 +452,7 @@ def test_polling_every_served_feed_reports_each_outcome_and_a_second_poll_adds_n
     assert states["redirect"].final_url == server.url("/moved.xml")
     limited = states["limited"]
     assert limited.next_poll_reason == "retry-after" and limited.consecutive_failures == 1 and limited.last_status == 429
-    assert timedelta(seconds=100) < limited.next_poll - limited.last_attempt <= timedelta(seconds=120)
+    assert timedelta(seconds=880) < limited.next_poll - limited.last_attempt <= timedelta(seconds=900)
     assert states["slow"].next_poll_reason == "backoff" and "timed out" in states["slow"].last_error
     assert states["ttl"].requested_interval_s == 3600 and states["ttl"].next_poll_reason == "ttl"
 
