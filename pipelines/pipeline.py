@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -495,9 +496,12 @@ class Pipeline:
             from pipelines.workers import BatchRunner
 
             parallel, _ = self._split_components()
+            started = time.perf_counter()
             for component in parallel:
                 if hasattr(component, "load"):
                     component.load()
+            # Near zero when the process inherited the model (a preloaded Airflow worker, see worker_preload).
+            log.info("components ready in %.2f s", time.perf_counter() - started)
             self._runner = BatchRunner(partial(self._run_all, parallel), self.settings.workers)
         return self._runner
 
