@@ -6,7 +6,6 @@ contact URL. The ledger is stored in the real local Elasticsearch node (and in S
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import sqlite3
@@ -25,6 +24,7 @@ import yaml
 from pipelines.errors import ConfigError, RobotsDisallowed
 from pipelines.models import RawArticle, RunInfo
 from pipelines.operations import operations_status
+from pipelines.operations_page import operations_page
 from pipelines.pipeline import Pipeline
 from pipelines.settings import FetchPolicy, Settings, user_agent_for
 from pipelines.sources.http import Fetcher
@@ -294,7 +294,7 @@ def test_a_feeds_blocked_page_is_noted_not_fetched_and_the_ledger_is_stored_once
     assert row["blocked_urls"] == [f"{server.base}/private/closed.html"]
     status = operations_status(es_client, names)
     assert status["politeness"] == [row]
-    page = _plugin_module()._page(status)
+    page = operations_page(status)
     assert "Politeness per host" in page and server.host in page and "<svg" in page
     assert f"{server.base}/private/closed.html" in page
 
@@ -310,14 +310,6 @@ def test_a_feeds_blocked_page_is_noted_not_fetched_and_the_ledger_is_stored_once
     (row,) = ledger.by_host()
     assert (row["requests"], row["not_modified"]) == (2, 2)
     assert es_client.count(index=names.politeness)["count"] == 2
-
-
-def _plugin_module():
-    path = Path(__file__).resolve().parent.parent / "plugins" / "newsflow_plugin.py"
-    spec = importlib.util.spec_from_file_location("newsflow_plugin_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_sitemaps_obey_robots_for_children_and_pages_and_the_ledger_goes_to_sqlite(server, tmp_path):
