@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from pipelines.models import RawArticle, RunInfo
 from pipelines.pipeline import Pipeline
 from pipelines.settings import SAMPLE_ARTICLES, ElasticsearchSettings, Settings
 from pipelines.stack import Stack
-from pipelines.stack.processes import processes_with_environment, read_pid
+from pipelines.stack.processes import kill_processes, processes_with_environment, read_pid
 from pipelines.store import IndexNames
 from pipelines.store.client import connect
 from pipelines.store.schema import iter_documents
@@ -274,6 +273,12 @@ def _wait_for_task_process(ti: dict, worker_pid: int, timeout_s: float = 120) ->
     raise AssertionError(f"no process of task instance {ti['id']} under worker pid {worker_pid} within {timeout_s:.0f}s")
 
 
+def _same_task_instance(airflow: AirflowServices, ti: dict) -> dict:
+    """``ti`` read again (its latest try)."""
+    return next(now for now in airflow.task_instances(ti["dag_id"], ti["dag_run_id"])
+                if (now["task_id"], now["map_index"]) == (ti["task_id"], ti["map_index"]))
+
+
 def test_a_celery_worker_killed_mid_run_loses_no_article_and_doubles_none(airflow, stack, es, tmp_path):
     # Eight copies of the samples: enrichment takes long enough that the kill lands while it runs
     # (copies are indexed too, marked duplicate_of, so every file still ends as one document).
@@ -290,19 +295,15 @@ def test_a_celery_worker_killed_mid_run_loses_no_article_and_doubles_none(airflo
     _wait_for_task_process(victim, worker_pid)
     deadline = time.monotonic() + 10
     while (doomed := _process_tree(worker_pid)) and time.monotonic() < deadline:
-        for pid in doomed:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_processes(doomed)
         time.sleep(0.2)
     assert doomed == []
-    killed = next(ti for ti in airflow.task_instances("newsflow_enrich", victim["dag_run_id"])
-                  if (ti["task_id"], ti["map_index"]) == (victim["task_id"], victim["map_index"]))
+    killed = _same_task_instance(airflow, victim)
     assert killed["state"] == "running" and killed["try_number"] == 1, killed  # it did not finish before the kill
 
     airflow.wait_for_run("newsflow_folder", run_id, timeout_s=420)
     airflow.wait_for_run("newsflow_enrich", victim["dag_run_id"], timeout_s=900)
-    retried = next(ti for ti in airflow.task_instances("newsflow_enrich", victim["dag_run_id"])
-                   if (ti["task_id"], ti["map_index"]) == (victim["task_id"], victim["map_index"]))
+    retried = _same_task_instance(airflow, victim)
     assert retried["state"] == "success" and retried["try_number"] >= 2
     assert retried["hostname"].split("@")[0] == survivor
     _settle_enrichment(airflow, run_id)
