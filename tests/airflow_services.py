@@ -266,6 +266,25 @@ class AirflowServices:
             self.check_alive()
             time.sleep(1)
 
+    def wait_until_idle(self, dag_id: str, *, timeout_s: float = 300, settle_s: float = 5) -> None:
+        """Until no run of ``dag_id`` is queued or running, and none started, for ``settle_s``: a test
+        that seeds documents directly must not race a run an earlier test's asset event started."""
+        deadline = time.monotonic() + timeout_s
+        idle_since = None
+        while True:
+            runs = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"], "limit": 100})
+            active = [run["dag_run_id"] for run in runs["dag_runs"]]
+            if active:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= settle_s:
+                return
+            if time.monotonic() > deadline:
+                raise AirflowServiceError(f"{dag_id} still has active runs after {timeout_s:.0f}s: {active}")
+            self.check_alive()
+            time.sleep(1)
+
     def ensure_pool(self, name: str, slots: int, description: str = "") -> None:
         response = self.request("GET", f"/api/v2/pools/{name}")
         if response.status_code == 404:
