@@ -16,9 +16,12 @@ own work overlap with extraction.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -39,6 +42,21 @@ def _run_in_worker(items: list[Any]) -> tuple[list[Any], list[Any]]:
 
 def _started() -> bool:
     return True
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the kernel kills the worker when the process that forked it exits,
+    however it exits. An Airflow task process ends with ``os._exit``, which shuts no pool down:
+    without this its workers would wait for work forever, orphaned."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: close() still stops the workers
+        return
+    if os.getppid() != parent:  # the parent was gone before the request took effect
+        os._exit(0)
 
 
 def _can_fork_workers() -> tuple[bool, str]:
@@ -67,7 +85,8 @@ class BatchRunner:
     def _start_pool(self, workers: int) -> None:
         global _worker_work
         _worker_work = self.work
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
         # Fork every worker now, while this process has no other threads of ours: a fork copies
         # only the calling thread, and a lock held by another thread would stay held in the child.
         for future in [pool.submit(_started) for _ in range(workers)]:
