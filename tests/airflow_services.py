@@ -2,11 +2,11 @@
 
 ``start_airflow_services()`` runs each component as ``airflow <component>`` in a throwaway
 AIRFLOW_HOME (built by ``airflow_environment()``, so the repository's ``airflow.cfg``, DAGs and
-plugins are used), on free ports, each in its own process group. The processes see the test
+plugins are used), on free ports, each in a session of its own. The processes see the test
 session's Elasticsearch through ``NEWSFLOW_STATE_DIR`` / ``NEWSFLOW_ES_PORT`` and get an index
-prefix of their own. On exit every process group is killed, any process still carrying this
-AIRFLOW_HOME (task processes run in process groups of their own) is killed too, and the exit
-fails if anything survives.
+prefix of their own. On exit every process of those sessions is killed (task processes run in
+process groups of their own but stay in their component's session), and the exit fails if
+anything survives.
 
 The session fixture ``airflow_services`` (in ``conftest.py``) is one such
 instance shared by every service test; ``AirflowServices`` wraps the public REST API
@@ -17,9 +17,7 @@ for a terminal state (failing with task states and log tails), task instances, p
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -311,40 +309,14 @@ def _start(component: str, args: Sequence[str], env: dict[str, str], log: Path) 
         )
 
 
-def processes_with_home(home: Path) -> list[int]:
-    """Pids of live (non-zombie) processes whose environment has this AIRFLOW_HOME."""
-    from pipelines.stack.processes import processes_with_environment
+def _stop(processes: dict[str, subprocess.Popen], grace_s: float = 20) -> None:
+    """Stop every component's session: its task processes too, even those a dead worker orphaned."""
+    from pipelines.stack.processes import session_processes, stop_sessions
 
-    return processes_with_environment(f"AIRFLOW_HOME={home}")
-
-
-def _stop(processes: dict[str, subprocess.Popen], home: Path, grace_s: float = 20) -> None:
-    """SIGTERM every process group, SIGKILL what remains, then every process still using ``home``."""
+    stop_sessions([process.pid for process in processes.values()], grace_s=grace_s)
     for process in processes.values():
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace_s
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    for process in processes.values():
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)
-    for pid in processes_with_home(home):  # task processes live in process groups of their own
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 10
-    while (left := processes_with_home(home)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    left = {component: alive for component, process in processes.items() if (alive := session_processes(process.pid))}
     assert not left, f"Airflow processes survived teardown: {left}"
 
 
@@ -426,4 +398,4 @@ def start_airflow_services(
         _wait_healthy(services, components, startup_timeout_s)
         yield services
     finally:
-        _stop(services.processes, home)
+        _stop(services.processes)

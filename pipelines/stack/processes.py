@@ -1,8 +1,8 @@
 """Process groups the stack starts: each component in a session of its own, its pid in a file.
 
-A component's pid is also its process-group id, so stopping it ends everything it spawned.
-Airflow task processes start process groups of their own; they are found by the
-``AIRFLOW_HOME`` in their environment.
+A component's pid is also its process-group and session id. Airflow task processes start
+process groups of their own, and outlive their parent when a worker dies, but stay in the
+component's session: stopping a component ends every process of its session.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 
@@ -36,10 +36,8 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is left in the group."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)  # reap our own exited child
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, process group, session) of every live (non-zombie) process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -47,43 +45,37 @@ def group_alive(pgid: int) -> bool:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+        if fields[0] != "Z":
+            yield int(entry.name), int(fields[2]), int(fields[3])
 
 
-def processes_with_environment(marker: str) -> list[int]:
-    """Pids of live processes whose environment holds ``marker`` (``NAME=value``) exactly."""
-    needle = marker.encode() + b"\0"
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            if needle in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, IndexError):
-            continue
-    return found
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is left in the group."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)  # reap our own exited child
+    return any(group == pgid for _, group, _ in _live_processes())
 
 
-def stop_groups(pgids: Iterable[int], grace_s: float = 30.0, first_signal: int = signal.SIGTERM) -> None:
-    """``first_signal`` to every group, SIGKILL to what is left after ``grace_s``."""
-    pgids = list(pgids)
-    for pgid in pgids:
+def session_processes(sid: int) -> list[int]:
+    """Live processes of session ``sid``, whatever their process group and parent."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(sid, os.WNOHANG)  # reap our own exited child
+    return [pid for pid, _, session in _live_processes() if session == sid]
+
+
+def stop_sessions(sids: Iterable[int], grace_s: float = 30.0, first_signal: int = signal.SIGTERM) -> None:
+    """``first_signal`` to each session leader's process group (a graceful shutdown), then SIGKILL
+    to every process left in the sessions after ``grace_s``, and wait until none is."""
+    sids = list(sids)
+    for sid in sids:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, first_signal)
+            os.killpg(sid, first_signal)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(group_alive(pgid) for pgid in pgids):
+    while time.monotonic() < deadline and any(group_alive(sid) for sid in sids):
         time.sleep(0.2)
-    for pgid in pgids:
-        if group_alive(pgid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(group_alive(pgid) for pgid in pgids):
+    while (left := [pid for sid in sids for pid in session_processes(sid)]) and time.monotonic() < deadline:
+        kill_processes(left)
         time.sleep(0.2)
 
 

@@ -27,14 +27,7 @@ from pathlib import Path
 from pipelines.errors import NewsflowError
 from pipelines.orchestration.environment import airflow_environment, prepare_airflow, stored_secret
 from pipelines.settings import Settings
-from pipelines.stack.processes import (
-    group_alive,
-    kill_processes,
-    launch,
-    processes_with_environment,
-    read_pid,
-    stop_groups,
-)
+from pipelines.stack.processes import group_alive, launch, read_pid, session_processes, stop_sessions
 from pipelines.store.local_node import (
     PID_FILE,
     PIPELINE_USERNAME,
@@ -434,10 +427,7 @@ class Stack:
         # Airflow first, all of its components at once (Celery's warm shutdown takes a while).
         airflow = [pid for name in ("api-server", *AIRFLOW_SERVICES, *self.worker_names)
                    if (pid := read_pid(self._pid_file(name))) is not None]
-        stop_groups(airflow)
-        # Task processes run in process groups of their own.
-        home_marker = f"AIRFLOW_HOME={self.directory / 'airflow'}"
-        kill_processes(processes_with_environment(home_marker))
+        stop_sessions(airflow)  # task processes too: they stay in their component's session
         es_groups = {}
         for index, name in enumerate(self.es_node_names):
             node = self.es_node(index)
@@ -447,9 +437,9 @@ class Stack:
             pid = read_pid(self._pid_file(component))
             if pid is not None:
                 # PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for clients.
-                stop_groups([pid], first_signal=first_signal)
+                stop_sessions([pid], first_signal=first_signal)
         deadline = time.monotonic() + 10
-        while (left := self._survivors(home_marker, es_groups)) and time.monotonic() < deadline:
+        while (left := self._survivors(es_groups)) and time.monotonic() < deadline:
             time.sleep(0.2)
         if left:
             raise StackError(f"still running after stop: {', '.join(left)}")
@@ -458,12 +448,11 @@ class Stack:
             self._pid_file(component).unlink(missing_ok=True)
         return stopped
 
-    def _survivors(self, home_marker: str, es_groups: dict[str, int | None]) -> list[str]:
+    def _survivors(self, es_groups: dict[str, int | None]) -> list[str]:
         pids = {component: read_pid(self._pid_file(component)) for component in self.components}
-        pids.update(es_groups)
-        left = [f"{component} (process group {pid})" for component, pid in pids.items() if pid and group_alive(pid)]
-        left += [f"pid {pid} (AIRFLOW_HOME of the stack)" for pid in processes_with_environment(home_marker)]
-        return left
+        left = [f"{component} (session {pid}: {len(alive)} processes)" for component, pid in pids.items()
+                if pid and (alive := session_processes(pid))]
+        return left + [f"{node} (process group {pid})" for node, pid in es_groups.items() if pid and group_alive(pid)]
 
     def status(self) -> list[ComponentHealth]:
         """Each component: its process group, and what the component itself says about its health."""
