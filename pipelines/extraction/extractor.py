@@ -27,6 +27,7 @@ from pipelines.errors import ExtractionError, ModelNotFoundError, Stage
 from pipelines.extraction.entities import Mention, canonicalize, facet_values
 from pipelines.extraction.geocoding import load_gazetteer
 from pipelines.extraction.keywords import extract_keywords
+from pipelines.extraction.sports import team_mentions
 from pipelines.extraction.metadata import (
     detect_language,
     lead_summary,
@@ -105,6 +106,7 @@ def load_model(name: str) -> Language:
 def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
     """Canonical entities of one document (see ``pipelines.extraction.entities``) and their values per facet."""
     mentions = [Mention(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]
+    mentions = team_mentions(doc.text, mentions, load_gazetteer().is_country)
     entities = canonicalize(doc.text, mentions)
     facets = {facet: facet_values(entities, labels) for facet, labels in FACET_LABELS.items()}
     return entities, facets
