@@ -1,20 +1,23 @@
-"""Teams in sports results: a place-named club ("Leeds 2 Chelsea 1") is an organisation, not a place.
+"""Sports copy: teams are organisations, athletes are people, and scores are not part of names.
 
-The small model reads "Leeds", "Essex" or "PITTSBURGH" as places (or people), and glues score
-lines into one name ("Norwich 1 Wolverhampton 0", "Leicestershire 296"). Wire sports copy has a
-few fixed layouts that say which names are teams, whatever they are called:
+The small model reads place-named clubs ("Leeds", "Essex", "PITTSBURGH") as places or people,
+skips most athletes in results lists and line-ups, and glues score lines into one name
+("Norwich 1 Wolverhampton 0", "Leicestershire 296"). Wire sports copy has a few fixed layouts
+that say which names are teams and which are athletes, whatever they are called:
 
-* result lines: ``Leeds 2 Chelsea 1``, ``Alba (Germany) 75 Red Star (Yugoslavia) 70``;
-* fixtures: ``Walsall v Wrexham``, ``England vs. Pakistan``;
-* standings rows: ``Birmingham 2 1 1 0 5 4 4``, ``MINNESOTA 67 67 .500 13 1/2``;
-* innings totals: ``Leicestershire 296``, ``Kent 108-3``, ``Surrey 310 for 5 dec``.
+* teams: result lines ``Leeds 2 Chelsea 1``, ``Alba (Germany) 75 Red Star (Yugoslavia) 70``;
+  fixtures ``Walsall v Wrexham``; standings rows ``Birmingham 2 1 1 0 5 4 4``,
+  ``MINNESOTA 67 67 .500 13 1/2``; a team's score or total ``Volendam 0.``, ``Leicestershire 296``;
+* athletes: ``1. Michelle Freeman (Jamaica) 12.71``, line-ups ``2 - Lilian Thuram``, scorers
+  ``Cosmin Contra (31st)``, initials ``P. Simmons 4-38``, ``c Tillekeratne b Dharmasena``,
+  leaderboards ``287 Ian Woosnam 70 76 71 70``, bowling figures ``Vass 7-0-29-0``.
 
-``team_mentions`` reads those layouts only in a document that is about sport (sports words, or
-several result or standings lines), so a results table of share prices or a city in ordinary
-news keeps its place. Country and home-nation names stay places: a national side is named
-after its country, and a reader filtering by "Romania" wants the match too. A name that is a
-team anywhere in the document is a team in all of its mentions there ("Essex, Derbyshire and
-Surrey all close"), and score digits are cut off names in sports documents.
+``sports_mentions`` reads those layouts only in a document that is about sport (a sport named in
+its title, or sports words with result or standings lines), so a table of share prices or a city
+in ordinary news keeps its place. Country and home-nation names stay places: a national side is
+named after its country, and a reader filtering by "Romania" wants the match too. A name that
+is a team anywhere in the document is a team in all its mentions there ("Essex, Derbyshire and
+Surrey all close"); mentions lose score digits, and split at dashes and "v".
 """
 
 from __future__ import annotations
@@ -44,6 +47,19 @@ _STANDINGS = re.compile(rf"^(?P<team>{_NAME})(?: (?:\d+(?:\.\d+)?|\.\d+|\d/\d|-)
 _TEAM_SCORE = re.compile(
     rf"(?:^{_LINE_LABEL}|, |\) )(?P<team>{_NAME}) \d{{1,3}}(?:-\d{{1,2}}| for \d{{1,2}})?(?: dec)?"
     r"(?=[ \t]*$|[,;.](?!\d)| \(| and \d)",  # not "About 500,000 tickets"
+    re.MULTILINE,
+)
+# Athletes in results and line-ups: "1. Michelle Freeman (Jamaica) 12.71", "2 - Lilian Thuram", "Cosmin Contra
+# (31st)", "Sanchez 27th", "P. Simmons 4-38", "287 Ian Woosnam 70 76 71 70", "c Tillekeratne b Dharmasena",
+# "Bowling: Vass 7-0-29-0".
+_PERSON_NAME = rf"(?:[A-Z]\. ?)?(?:(?:de|van|del|da|di|le|la) )?{_WORD}(?: (?:(?:de|van|del|da|di|le|la) )?{_WORD}){{0,3}}"
+_COUNTRY_AFTER = re.compile(rf"(?<![\w.])(?P<person>{_PERSON_NAME}) \((?P<country>[A-Z][A-Za-z.' ]*)\)")
+_ATHLETE = re.compile(
+    rf"^\d{{1,3}}\.? (?P<ranked>{_PERSON_NAME})"
+    rf"|(?:(?<![\w.])\d{{1,2}} - |(?<![\w.])(?:c|b|st|lbw) )(?P<person>{_PERSON_NAME})"
+    rf"|(?<![\w.])(?P<scorer>{_PERSON_NAME}) \(?\d{{1,3}}(?:st|nd|rd|th)\b"
+    rf"|(?<![\w.])(?P<initialled>[A-Z]\. ?(?:(?:de|van|del|da|di|le|la) )?[A-Z](?=[A-Za-z'\-]*[a-z])[A-Za-z'\-]+)"
+    rf"|(?<![\w.])(?P<bowler>{_PERSON_NAME}) \d{{1,2}}(?:\.\d)?-\d{{1,2}}-\d{{1,3}}-\d{{1,2}}\b",
     re.MULTILINE,
 )
 _SLOTS = ((_RESULT, ("home", "away")), (_FIXTURE, ("home", "away")), (_STANDINGS, ("team",)), (_TEAM_SCORE, ("team",)))
@@ -84,8 +100,9 @@ def is_sports_text(text: str) -> bool:
     return bool(words) and len(words) + tables >= _WORDS_NEEDED
 
 
-def team_mentions(text: str, mentions: Iterable[Mention], is_country: Callable[[str], bool]) -> list[Mention]:
-    """``mentions`` with the teams of a sports document as organisations and score digits cut off.
+def sports_mentions(text: str, mentions: Iterable[Mention], is_country: Callable[[str], bool]) -> list[Mention]:
+    """``mentions`` with the teams of a sports document as organisations, its athletes as people
+    and score digits cut off.
 
     Outside sports copy the mentions are returned unchanged. ``is_country`` says whether a name
     is a country or home nation (those stay places)."""
@@ -96,9 +113,10 @@ def team_mentions(text: str, mentions: Iterable[Mention], is_country: Callable[[
               for piece in (_without_scores(text, mention) if mention.label in _RETYPED else [mention])
               if not _is_section_label(text, piece)]
     slots = list(_team_slots(text, is_country))
-    # A model mention over a team slot gives way to the slot.
+    slots += [person for person in _athletes(text, pieces, is_country) if not any(_overlap(person, slot) for slot in slots)]
+    # A model mention over a team or athlete slot gives way to the slot.
     kept = [piece for piece in pieces if not any(_overlap(piece, slot) for slot in slots)]
-    teams = {normalize_surface(slot.text).casefold() for slot in slots}
+    teams = {normalize_surface(slot.text).casefold() for slot in slots if slot.label == ORG}
     retyped = [_retyped(m, teams, is_country) for m in kept]
     return sorted([*retyped, *slots], key=lambda m: m.start)
 
@@ -142,6 +160,32 @@ def _team_slots(text: str, is_country: Callable[[str], bool]) -> Iterator[Mentio
                 line = text[text.rfind("\n", 0, start) + 1:start]
                 if line.count("(") <= line.count(")"):
                     yield Mention(name, ORG, start, match.end(group))
+
+
+def _athletes(text: str, pieces: list[Mention], is_country: Callable[[str], bool]) -> Iterator[Mention]:
+    """People in the athlete positions of results, line-ups and score cards (not countries, months
+    or headings). A name with a country or a rank could also be a club ("Alba (Germany)", "6. Ligier
+    14"): there the model must not have read an organisation, and a single word must be its person."""
+    for match in _COUNTRY_AFTER.finditer(text):
+        if is_country(match["country"]) or match["country"] in ("U.S.", "USA"):
+            yield from _person(match, "person", is_country, pieces)
+    for match in _ATHLETE.finditer(text):
+        group = next(name for name in ("ranked", "person", "scorer", "initialled", "bowler") if match[name])
+        yield from _person(match, group, is_country, pieces if group == "ranked" else None)
+
+
+def _person(match: re.Match[str], group: str, is_country: Callable[[str], bool],
+            model: list[Mention] | None) -> Iterator[Mention]:
+    name = match[group]
+    words = name.split()
+    if is_country(name) or words[0].lower() in _NOT_TEAMS or words[-1].lower() in _NOT_TEAMS:
+        return
+    person = Mention(name, "PERSON", match.start(group), match.end(group))
+    if model is not None:
+        read_as = {piece.label for piece in model if _overlap(piece, person)}
+        if len(words) == 1 and "PERSON" not in read_as:
+            return
+    yield person
 
 
 def _without_scores(text: str, mention: Mention) -> list[Mention]:
