@@ -179,3 +179,24 @@ def test_sports_mentions_split_scores_and_keep_countries_as_places():
     assert {(m.text, m.label) for m in result} == {
         ("Norwich", "ORG"), ("Wolverhampton", "ORG"), ("Essex", "ORG"), ("P. Prichard", "PERSON")}
     assert all(text[m.start:m.end] == m.text for m in result)
+
+
+def test_storms_and_wars_are_events_whatever_the_model_says():
+    text = "Typhoon Hagibis hit Japan before the Gulf War talks; the War Office and Hurricane Katrina relief met."
+    assert canonical(text, ("Typhoon Hagibis", "ORG"), ("Japan", "GPE"), ("Gulf War", "GPE"), ("War Office", "ORG"),
+                     ("Hurricane Katrina", "PERSON")) == {
+        "Typhoon Hagibis": "EVENT", "Japan": "GPE", "Gulf War": "EVENT", "War Office": "ORG", "Hurricane Katrina": "EVENT"}
+
+
+def test_initialisms_keep_their_dots():
+    text = "Officials in the U.S. and Washington D.C. said the U.S.'s envoy left."
+    assert canonical(text, ("U.S.", "GPE"), ("Washington D.C.", "GPE"), ("U.S.'s", "GPE")) == {
+        "U.S.": "GPE", "Washington D.C.": "GPE"}
+    assert normalize_surface("U.S.,") == "U.S." and normalize_surface("Reuters.") == "Reuters"
+
+
+def test_a_name_only_in_an_all_caps_headline_is_dropped():
+    text = "SOCCER - SHEARER NAMED AS ENGLAND CAPTAIN.\nAlan Shearer will lead England on Friday."
+    found = canonical(text, ("SOCCER - SHEARER", "ORG"), ("ENGLAND CAPTAIN", "ORG"), ("ENGLAND", "GPE"),
+                      ("Alan Shearer", "PERSON"), ("England", "GPE"))
+    assert found == {"England": "GPE", "Alan Shearer": "PERSON"}
