@@ -96,8 +96,10 @@ def is_sports_text(text: str) -> bool:
     if _SPORTS.search(title):
         return True
     words = {match.group().lower() for pattern in (_SPORTS_WORDS, _SPORTS) for match in pattern.finditer(text)}
+    if not words or len(words) >= _WORDS_NEEDED:
+        return bool(words)
     tables = sum(1 for _ in _RESULT.finditer(text)) + sum(1 for _ in _STANDINGS.finditer(text))
-    return bool(words) and len(words) + tables >= _WORDS_NEEDED
+    return len(words) + tables >= _WORDS_NEEDED
 
 
 def sports_mentions(text: str, mentions: Iterable[Mention], is_country: Callable[[str], bool]) -> list[Mention]:
