@@ -158,3 +158,45 @@ def test_facet_values_are_ordered_and_unique():
 )
 def test_normalize_surface(text, expected):
     assert normalize_surface(text) == expected
+
+
+def test_sports_copy_is_told_from_share_price_tables():
+    from pipelines.extraction.sports import is_sports_text
+
+    assert is_sports_text("CRICKET - ENGLISH COUNTY CHAMPIONSHIP SCORES.\nLeicestershire 296, Somerset 83.")
+    assert is_sports_text("Results of the weekend's league matches:\nLeeds 2 Chelsea 1\nNorwich 0 Stoke 0\nStandings ...")
+    # Rows of names and numbers alone are not sport: a results table of a company looks the same.
+    assert not is_sports_text("Net Income 821 512 565 301\nOperating Income 906 962 599 515\nTotal Assets 14 7 3 1")
+    assert not is_sports_text("Leeds council approved the budget on Monday; Norwich followed.")
+
+
+def test_sports_mentions_split_scores_and_keep_countries_as_places():
+    from pipelines.extraction.sports import sports_mentions
+
+    text = "SOCCER - RESULTS.\nNorwich 1 Wolverhampton 0\nRomania 2 Lithuania 1\nEssex 296 (P. Prichard 84)\n"
+    glued = Mention("Norwich 1 Wolverhampton 0", "PERSON", text.index("Norwich"), text.index(" 0\n") + 2)
+    result = sports_mentions(text, [glued], lambda name: name in ("Romania", "Lithuania"))
+    assert {(m.text, m.label) for m in result} == {
+        ("Norwich", "ORG"), ("Wolverhampton", "ORG"), ("Essex", "ORG"), ("P. Prichard", "PERSON")}
+    assert all(text[m.start:m.end] == m.text for m in result)
+
+
+def test_storms_and_wars_are_events_whatever_the_model_says():
+    text = "Typhoon Hagibis hit Japan before the Gulf War talks; the War Office and Hurricane Katrina relief met."
+    assert canonical(text, ("Typhoon Hagibis", "ORG"), ("Japan", "GPE"), ("Gulf War", "GPE"), ("War Office", "ORG"),
+                     ("Hurricane Katrina", "PERSON")) == {
+        "Typhoon Hagibis": "EVENT", "Japan": "GPE", "Gulf War": "EVENT", "War Office": "ORG", "Hurricane Katrina": "EVENT"}
+
+
+def test_initialisms_keep_their_dots():
+    text = "Officials in the U.S. and Washington D.C. said the U.S.'s envoy left."
+    assert canonical(text, ("U.S.", "GPE"), ("Washington D.C.", "GPE"), ("U.S.'s", "GPE")) == {
+        "U.S.": "GPE", "Washington D.C.": "GPE"}
+    assert normalize_surface("U.S.,") == "U.S." and normalize_surface("Reuters.") == "Reuters"
+
+
+def test_a_name_only_in_an_all_caps_headline_is_dropped():
+    text = "SOCCER - SHEARER NAMED AS ENGLAND CAPTAIN.\nAlan Shearer will lead England on Friday."
+    found = canonical(text, ("SOCCER - SHEARER", "ORG"), ("ENGLAND CAPTAIN", "ORG"), ("ENGLAND", "GPE"),
+                      ("Alan Shearer", "PERSON"), ("England", "GPE"))
+    assert found == {"England": "GPE", "Alan Shearer": "PERSON"}

@@ -81,7 +81,14 @@ _TOKEN = re.compile(r"\S+")
 _APOSTROPHES = "'\u2019"
 _POSSESSIVE = re.compile(r"(?:['\u2019]s|['\u2019])$", re.IGNORECASE)
 _EDGE_PUNCT = " .,;:!?\"'()[]{}\u201c\u201d\u2018\u2019«»-"
+_INITIALISM_END = re.compile(r"(?:^|\s)(?:[A-Z]\.)+[A-Z]$")  # "U.S" of "U.S.": the stripped dot was part of it
 _CONSONANT_YS = re.compile(r"[^aeiouAEIOU]ys$")  # "Ministrys": never a plural, always a lost apostrophe
+# Named storms and wars are events, whatever the model says ("Typhoon Hagibis" as ORG, "Gulf War" as GPE).
+_EVENT_NAME = re.compile(
+    r"^(?:(?:super |tropical )?(?:typhoon|hurricane|cyclone|storm)|tropical depression) [A-Z]"
+    r"|\bwar(?: (?:I|II|of .+))?$",
+    re.IGNORECASE,
+)
 _CONTEXT_CHARS = 48
 _PLACE_PREPOSITIONS = frozenset({"in", "near", "outside", "across", "into", "towards", "toward", "around"})
 
@@ -118,7 +125,7 @@ def canonicalize(text: str, mentions: Iterable[Mention]) -> tuple[Entity, ...]:
     (a title before a mention, "airbase" after it). Mentions with labels outside NAME_LABELS
     (dates, groups, events…) are only cleaned of whitespace and possessives.
     """
-    mentions = [m for m in mentions if m.text.strip()]
+    mentions = [m for m in mentions if m.text.strip() and not _headline_only(text, m)]
     known = _known_surfaces(mentions)
     cleaned = [clean for mention in mentions for clean in _clean_mention(text, mention, known)]
     return _merge(_type_by_coordination(text, cleaned))
@@ -132,9 +139,25 @@ def facet_values(entities: Sequence[Entity], labels: Iterable[str]) -> tuple[str
 
 
 def normalize_surface(text: str) -> str:
-    """Whitespace collapsed, edge punctuation and a trailing possessive removed."""
-    text = " ".join(text.split()).strip(_EDGE_PUNCT)
-    return _POSSESSIVE.sub("", text).strip(_EDGE_PUNCT)
+    """Whitespace collapsed, edge punctuation and a trailing possessive removed; an initialism
+    keeps its last dot ("U.S.", "Washington D.C.")."""
+    text = " ".join(text.split())
+    surface = _POSSESSIVE.sub("", text.strip(_EDGE_PUNCT)).strip(_EDGE_PUNCT)
+    if _INITIALISM_END.search(surface) and f"{surface}." in text:
+        return f"{surface}."
+    return surface
+
+
+def _headline_only(text: str, mention: Mention) -> bool:
+    """A name found only in an ALL-CAPS headline opening the text ("MOTOR RACING LEADING", "ENGLAND
+    BEAT"): caps hide where names end, so it counts only if the text repeats it below."""
+    headline_end = text.find("\n")
+    if mention.label not in NAME_LABELS or headline_end < 0 or mention.end > headline_end:
+        return False
+    headline = text[:headline_end]
+    if headline.upper() != headline or sum(ch.isalpha() for ch in headline) < 10:
+        return False
+    return normalize_surface(mention.text).casefold() not in text[headline_end:].casefold()
 
 
 def _known_surfaces(mentions: Sequence[Mention]) -> dict[str, set[str]]:
@@ -163,7 +186,9 @@ def _fix_lost_apostrophe(word: str, known: dict[str, set[str]]) -> tuple[str, bo
     bare = word.strip(_EDGE_PUNCT)
     possessive = _POSSESSIVE.search(bare)
     if possessive:
-        return bare[: possessive.start()], True
+        return normalize_surface(bare), True
+    if _INITIALISM_END.search(bare) and f"{bare}." in word:
+        return f"{bare}.", False
     if len(bare) > 3 and bare.endswith("s") and bare[0].isupper():
         stem = bare[:-1]
         if _is_name_in_doc(stem, known) or _CONSONANT_YS.search(bare):
@@ -336,6 +361,8 @@ def _clean_mention(text: str, mention: Mention, known: dict[str, set[str]]) -> l
     if not surface or not any(ch.isupper() for ch in surface) or surface.lower() in TITLE_HEADS:
         return owners
 
+    if _EVENT_NAME.search(surface) and surface[:1].isupper():
+        return [*owners, _Clean(surface, "EVENT", start, False, end)]
     if label == PERSON and " of " in surface and surface.split(" of ", 1)[1][:1].isupper():
         surface = surface.split(" of ", 1)[0]  # "Nigel Farage of Reform UK": the person, not the party
         end = start + len(surface)

@@ -7,7 +7,8 @@ do not need disabled (tagger, parser, lemmatizer), which roughly doubles through
 more cores is the pipeline's job (``pipelines.workers``): each worker process runs a whole
 extractor, so keywords, dates and entity rules are spread over the cores as well as NER. Each article's language is detected first; articles in another
 language than the model's skip NER. Raw NER mentions become one canonical value per entity in
-``pipelines.extraction.entities``; the location values become GeoNames places in
+``pipelines.extraction.entities``, after the layouts of sports copy (teams, athletes,
+scores) have corrected them in ``pipelines.extraction.sports``; the location values become GeoNames places in
 ``pipelines.extraction.geocoding``; keywords from ``pipelines.extraction.keywords``; dates,
 summary and reading time from ``pipelines.extraction.metadata``.
 No model is ever downloaded at run time: it must be installed as a package.
@@ -34,6 +35,7 @@ from pipelines.extraction.metadata import (
     resolve_dates,
     split_sentences,
 )
+from pipelines.extraction.sports import sports_mentions
 from pipelines.models import FACETS, CleanArticle, EnrichedArticle, Entity, Failure
 
 if TYPE_CHECKING:
@@ -105,6 +107,7 @@ def load_model(name: str) -> Language:
 def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
     """Canonical entities of one document (see ``pipelines.extraction.entities``) and their values per facet."""
     mentions = [Mention(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]
+    mentions = sports_mentions(doc.text, mentions, load_gazetteer().is_country)
     entities = canonicalize(doc.text, mentions)
     facets = {facet: facet_values(entities, labels) for facet, labels in FACET_LABELS.items()}
     return entities, facets

@@ -138,6 +138,11 @@ class Gazetteer:
 
         return max(candidates, key=fit)
 
+    def is_country(self, value: str) -> bool:
+        """Whether ``value`` names a country or a UK home nation ("Romania", "U.S.", "England")."""
+        return any(place.kind == "country" or (place.kind == "state" and place.country == "GB")
+                   for place in self.by_name.get(name_key(value), ()))
+
     def dateline_places(self, text: str) -> tuple[str, ...]:
         """Place names of the datelines in ``text`` that are a city, country or US state ("Belgrade")."""
         names = (match["place"] for match in _DATELINE.finditer(text))
