@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def preload() -> None:
-    """Import what tasks use and run the sample articles through cleaning and extraction once,
-    which loads the model and the lazily built tables (language identification, date parsing)."""
+    """Import what tasks use and run the sample articles through every component that runs in a
+    worker (clean, extract, sign) once, which loads the model and the lazily built tables
+    (language identification, date parsing, MinHash permutations: signing's first call alone
+    costs three seconds of imports)."""
     import airflow.sdk.execution_time.task_runner  # noqa: F401 — the task process's own entry point
     import pipelines.orchestration.airflow  # noqa: F401 — what every DAG file imports
     import pipelines.orchestration.tasks  # noqa: F401
@@ -30,7 +32,7 @@ def preload() -> None:
     from pipelines.sources.folder import read_folder
 
     samples = [item for item in read_folder(SAMPLE_ARTICLES / "tech") if isinstance(item, RawArticle)]
-    Pipeline.shared(Settings.from_env()).apply(samples, until="extract")
+    Pipeline.shared(Settings.from_env()).apply(samples, until="sign")
 
 
 try:
