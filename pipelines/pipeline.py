@@ -108,6 +108,7 @@ COMPONENTS.register("sign", _signer)
 COMPONENTS.register("deduplicate", _deduplicator)
 
 BUCKETS = ("seen", "indexed", "unchanged", "duplicate", "failed")
+LOOKUP_ARTICLES = 200  # articles whose fingerprints are read in one request: about one acquired unit's worth
 
 
 @dataclass
@@ -441,7 +442,9 @@ class Pipeline:
 
         The parallel components (clean, extract, sign) of the next batches run — on
         ``settings.workers`` processes — while this thread runs the ordered ones (deduplicate) on
-        the oldest and a writer thread writes the one before (``pipelines.workers``).
+        the oldest and a writer thread writes the one before (``pipelines.workers``). What the sink
+        holds is looked up for a few batches at once; workers and writer start only once some
+        article has changed, so an unchanged re-run loads no model and writes only its run report.
         """
         from pipelines.workers import OrderedWriter
 
@@ -449,44 +452,77 @@ class Pipeline:
         for component in self.components:
             if hasattr(component, "begin_run"):
                 component.begin_run()
-        runner = self._batch_runner()  # loads the model here, outside any article's time budget
-        writer = OrderedWriter(
-            lambda job: self._through_outages(lambda: self._write_batch(*job, run), f"writing {unit}"),
-            depth=2,
-            on_done=(lambda tally: progress(sum(counts.seen for counts in tally.values()))) if progress else None,
-        )
-        by_source: dict[str, IngestSummary] = {}
+
+        def write(job: tuple) -> dict[str, IngestSummary]:
+            return self._through_outages(lambda: self._write_batch(*job, run), f"writing {unit}")
+
+        def report_progress(tally: dict[str, IngestSummary]) -> None:
+            if progress:
+                progress(sum(counts.seen for counts in tally.values()))
+
+        # The workers (and so the model) and the writer thread start with the first batch that has
+        # something to extract: an unchanged re-run loads no model and forks nothing. Batches before
+        # it are written here, in this thread, so no thread of ours is alive when the workers fork.
+        runner = self._runner
+        writer = OrderedWriter(write, depth=2, on_done=report_progress) if runner is not None else None
+        written_here: list[dict[str, IngestSummary]] = []
+
+        def finish(job: tuple) -> None:
+            if writer is not None:
+                writer.put(job)
+                return
+            tally = write(job)
+            written_here.append(tally)
+            report_progress(tally)
+
         in_flight: deque[tuple] = deque()  # batches being cleaned and extracted, oldest first
+
+        def by_source() -> dict[str, IngestSummary]:
+            """What the written batches counted, per source."""
+            counted: dict[str, IngestSummary] = {}
+            for tally in [*written_here, *(writer.results if writer is not None else [])]:
+                for source, counts in tally.items():
+                    counted[source] = counted.get(source, IngestSummary()).add(counts)
+            return counted
+
         try:
             try:
-                for batch in batches(items, self.settings.batch_size):
-                    in_flight.append(self._start_batch(batch, run, runner, force=force, unit=unit))
-                    if len(in_flight) > runner.workers:  # every worker busy: finish the oldest meanwhile
-                        writer.put(self._order_batch(*in_flight.popleft(), unit=unit))
+                size = self.settings.batch_size
+                for group in batches(items, size * max(1, LOOKUP_ARTICLES // size)):
+                    fingerprints, settled = self._look_up(group, run, force=force, unit=unit)
+                    for batch in batches(group, size):
+                        decided = self._decide_batch(batch, run, fingerprints, settled, force=force)
+                        changed = decided[3]
+                        if changed and runner is None:
+                            while in_flight:
+                                finish(self._order_batch(*in_flight.popleft(), unit=unit))
+                            runner = self._batch_runner()  # loads the model here, outside any article's time budget
+                            writer = OrderedWriter(write, depth=2, on_done=report_progress)
+                        in_flight.append((*decided, runner.submit(changed) if changed else _nothing_to_extract()))
+                        if len(in_flight) > (runner.workers if runner is not None else 0):  # every worker busy
+                            finish(self._order_batch(*in_flight.popleft(), unit=unit))
                 while in_flight:
-                    writer.put(self._order_batch(*in_flight.popleft(), unit=unit))
+                    finish(self._order_batch(*in_flight.popleft(), unit=unit))
             except BaseException:
-                with contextlib.suppress(BaseException):  # the first error is the one to report
-                    writer.close()
+                if writer is not None:
+                    with contextlib.suppress(BaseException):  # the first error is the one to report
+                        writer.close()
                 raise
-            for tally in writer.close():
-                for source, counts in tally.items():
-                    by_source[source] = by_source.get(source, IngestSummary()).add(counts)
+            if writer is not None:
+                writer.close()
             self._through_outages(self.sink.flush, f"refreshing after {unit}")
         except BaseException as error:
-            for tally in writer.results:
-                for source, counts in tally.items():
-                    by_source[source] = by_source.get(source, IngestSummary()).add(counts)
             failed = [RunReport(run, "enrich", unit, source, counts, "failed", _first_line(error))
-                      for source, counts in sorted(by_source.items())]
+                      for source, counts in sorted(by_source().items())]
             self._record_reports(failed or [RunReport(run, "enrich", unit, "unknown", IngestSummary(), "failed",
                                                       _first_line(error))], best_effort=True)
             raise
-        reports = [RunReport(run, "enrich", unit, source, counts) for source, counts in sorted(by_source.items())]
+        counted = by_source()
+        reports = [RunReport(run, "enrich", unit, source, counts) for source, counts in sorted(counted.items())]
         self._record_reports(reports)
         check_reconciled(reports)
         summary = IngestSummary(reports=reports)
-        for counts in by_source.values():
+        for counts in counted.values():
             summary = summary.add(counts)
         return summary
 
@@ -537,20 +573,34 @@ class Pipeline:
                 raise
             log.exception("could not store the run report of a failed stage")
 
-    def _start_batch(self, batch: list[Item], run: RunInfo, runner: BatchRunner, *, force: bool, unit: str) -> tuple:
-        """Decide what in a batch needs work and hand that to the parallel components."""
+    def _look_up(self, group: list[Item], run: RunInfo, *, force: bool,
+                  unit: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """For a group of batches, in one request each: the sink's fingerprints by id, and the
+        unchanged articles the raw store no longer has pending (nothing to write for them). Per
+        batch, these round trips would cost more than an unchanged article's whole handling."""
+        ids = [item.doc_id for item in group if isinstance(item, RawArticle)]
+        fingerprints = self._through_outages(lambda: self.sink.fingerprints(ids), f"reading {unit}")
+        unchanged = [] if force else [item.doc_id for item in group if isinstance(item, RawArticle)
+                                      and fingerprints.get(item.doc_id, {}).get("run_id") != run.run_id
+                                      and self._unchanged(item, fingerprints.get(item.doc_id))]
+        still_pending = self._through_outages(lambda: self.store.raw.pending(unchanged), f"reading {unit}") if unchanged else set()
+        return fingerprints, {doc_id for doc_id in unchanged if doc_id not in still_pending}
+
+    def _decide_batch(self, batch: list[Item], run: RunInfo, fingerprints: dict[str, dict[str, Any]],
+                      settled: set[str], *, force: bool) -> tuple:
+        """What in a batch needs work: its articles, those not done by this run, and of those the changed."""
         failures = [item for item in batch if isinstance(item, Failure)]
         raws = [item for item in batch if isinstance(item, RawArticle)]
-        fingerprints = self._through_outages(lambda: self.sink.fingerprints([raw.doc_id for raw in raws]), f"reading {unit}")
         # Written by this very run in an attempt that was cut off (an outage): done, not unchanged.
-        earlier = {doc_id: fp for doc_id, fp in fingerprints.items() if fp.get("run_id") == run.run_id}
+        earlier = {raw.doc_id: fingerprints[raw.doc_id] for raw in raws
+                   if fingerprints.get(raw.doc_id, {}).get("run_id") == run.run_id}
         pending = [raw for raw in raws if raw.doc_id not in earlier]
         changed = pending if force else [raw for raw in pending if not self._unchanged(raw, fingerprints.get(raw.doc_id))]
-        return batch, raws, pending, changed, earlier, failures, runner.submit(changed)
+        return batch, raws, pending, changed, earlier, failures, settled
 
     def _order_batch(self, batch: list[Item], raws: list[RawArticle], pending: list[RawArticle],
                      changed: list[RawArticle], earlier: dict[str, dict[str, Any]], failures: list[Failure],
-                     extracted: Future[tuple[list[Any], list[Failure]]], *, unit: str) -> tuple:
+                     settled: set[str], extracted: Future[tuple[list[Any], list[Failure]]], *, unit: str) -> tuple:
         """The ordered components (deduplicate) over one extracted batch, in this thread: they keep the
         run's memory, and an article's time budget (a signal) only works in the main thread."""
         items, parallel_failures = extracted.result()
@@ -564,11 +614,11 @@ class Pipeline:
             return done
 
         items = self._through_outages(run_ordered, f"deduplicating {unit}")
-        return batch, raws, pending, changed, earlier, failures, items
+        return batch, raws, pending, changed, earlier, failures, settled, items
 
     def _write_batch(self, batch: list[Item], raws: list[RawArticle], pending: list[RawArticle],
                      changed: list[RawArticle], earlier: dict[str, dict[str, Any]], failures: list[Failure],
-                     items: list[Any], run: RunInfo) -> dict[str, IngestSummary]:
+                     settled: set[str], items: list[Any], run: RunInfo) -> dict[str, IngestSummary]:
         """One batch's writes (in the writer thread); its counts per source."""
         failures = list(failures)
         items = Revisions(self.store.versions).annotate(items, run)
@@ -580,7 +630,7 @@ class Pipeline:
         self.store.deadletters.record(failures, run)
         # An input that failed before and went through now is no longer a dead letter.
         self.store.deadletters.resolve([(a.raw.source, a.raw.source_ref) for a in written])
-        self.store.raw.mark_enriched([raw.doc_id for raw in raws])
+        self.store.raw.mark_enriched([raw.doc_id for raw in raws if raw.doc_id not in settled])
 
         tally: dict[str, IngestSummary] = defaultdict(IngestSummary)
         for item in batch:
@@ -745,6 +795,12 @@ def spread_over_hosts(items: Iterable[Any], host_of: Callable[[Any], str | None]
     turns = [[queue[turn] for queue in by_host.values() if turn < len(queue)]
              for turn in range(max(map(len, by_host.values()), default=0))]
     return [item for turn in turns for item in turn]
+
+
+def _nothing_to_extract() -> Future[tuple[list[Any], list[Failure]]]:
+    done: Future[tuple[list[Any], list[Failure]]] = Future()
+    done.set_result(([], []))
+    return done
 
 
 def _first_line(error: BaseException) -> str:

@@ -9,6 +9,7 @@ import pytest
 from pipelines.models import RawArticle, RunInfo
 from pipelines.pipeline import Pipeline
 from pipelines.search import search
+from pipelines.store import RawSelection
 from pipelines.store.schema import ensure_indices, iter_documents
 
 pytestmark = pytest.mark.elasticsearch
@@ -99,6 +100,52 @@ def test_rerun_indexes_nothing_new_and_changed_files_are_updated_in_place(es_cli
     assert "second plant" in docs["kenya.txt"]["body"]
     assert docs["kenya.txt"]["run_id"] == "run-3"
     assert docs["europe/baltic.txt"]["run_id"] == "run-1"
+
+
+def _index_operations(client, names) -> dict[str, int]:
+    """Documents indexed (created, replaced or updated) so far into each of the run's indices."""
+    indices = {"raw": names.raw_articles, "versions": names.raw_versions, "articles": names.articles,
+               "deadletters": names.deadletters, "runs": names.runs}
+    stats = client.indices.stats(index=list(indices.values()), metric="indexing")["indices"]
+    return {key: sum(stats[name]["primaries"]["indexing"]["index_total"] for name in stats
+                     if name == index or name.startswith(f"{index}-")) for key, index in indices.items()}
+
+
+def test_an_unchanged_rerun_loads_no_model_and_writes_only_its_run_reports(es_client, names, isolated_settings, folder):
+    settings = isolated_settings.with_changes(workers=2)
+    run_folder(folder, settings, "run-1")
+    before = _index_operations(es_client, names)
+
+    pipeline = Pipeline(settings)
+    try:
+        again, _ = pipeline.run("folder", RunInfo("run-2"), folder=str(folder))
+        assert pipeline._runner is None  # no worker process was started
+        assert pipeline.component("extract")._nlp is None  # and the model was not loaded
+    finally:
+        pipeline.close()
+    assert again.counts() == {"seen": 2, "indexed": 0, "unchanged": 2, "duplicate": 0, "failed": 0}
+    assert [(report.stage, report.reconciled) for report in again.reports] == [("acquire", True), ("enrich", True)]
+    after = _index_operations(es_client, names)
+    assert {key: after[key] - before[key] for key in after} == {
+        "raw": 0, "versions": 0, "articles": 0, "deadletters": 0, "runs": 2}
+
+
+def test_an_unchanged_article_still_pending_is_marked_enriched_without_extracting_it(es_client, names, isolated_settings, folder):
+    run_folder(folder, isolated_settings, "run-1")
+    pipeline = Pipeline(isolated_settings)
+    kenya = [doc["doc_id"] for doc in documents(es_client, names).values() if doc["source_ref"] == "kenya.txt"]
+    assert pipeline.store.raw.mark_pending(kenya) == 1  # e.g. a run cut off after writing it, before marking it
+    before = _index_operations(es_client, names)
+
+    try:
+        again = pipeline.enrich_ids(kenya, RunInfo("run-2"))
+        assert pipeline.select(RawSelection(pending=True)) == []
+    finally:
+        pipeline.close()
+    assert again.counts() == {"seen": 1, "indexed": 0, "unchanged": 1, "duplicate": 0, "failed": 0}
+    after = _index_operations(es_client, names)
+    assert {key: after[key] - before[key] for key in after} == {
+        "raw": 1, "versions": 0, "articles": 0, "deadletters": 0, "runs": 1}
 
 
 def test_exact_copies_are_indexed_as_duplicates_of_the_first(es_client, names, isolated_settings, folder):

@@ -117,6 +117,9 @@ class RawStore(Protocol):
     def metadata(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """id → stored metadata, for the ids in the store (sources use it to skip re-fetching)."""
 
+    def pending(self, doc_ids: Sequence[str]) -> set[str]:
+        """Those of ``doc_ids`` that are due for enrichment (stored since they were last enriched)."""
+
     def mark_enriched(self, doc_ids: Sequence[str]) -> None:
         """These articles went through enrichment (indexed, unchanged, duplicate or dead-lettered)."""
 

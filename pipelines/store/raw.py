@@ -88,6 +88,7 @@ class ElasticsearchRawStore:
         from pipelines.store.client import bulk_with_backoff
 
         result = StoreResult()
+        wrote = False
         iterator = iter(items)
         while batch := list(islice(iterator, PUT_CHUNK)):
             raws, failures = split(batch)
@@ -98,6 +99,7 @@ class ElasticsearchRawStore:
             again = {doc_id for doc_id in raws if doc_id not in changed_ids and existing[doc_id].get("ingest_run_id") == run.run_id}
             actions = ({"_index": self.index, "_id": raw.doc_id, "_source": raw_document(raw, run)} for raw in changed)
             rejected = set()
+            wrote = wrote or bool(changed)
             # 429s are waited out and a write block raises ClusterRefusedWrites: only a document's own fault is its failure.
             for outcome in bulk_with_backoff(self.client, actions, chunk_size=PUT_CHUNK):
                 raw = raws[outcome.get("_id")]
@@ -105,7 +107,8 @@ class ElasticsearchRawStore:
                 failures.append(Failure.from_error(error, source=raw.source))
                 rejected.add(raw.doc_id)
             result.add_chunk(batch, raws, (changed_ids - rejected) | again, failures, rejected)
-        self.client.indices.refresh(index=self.index)
+        if wrote:  # nothing to make visible when every article was unchanged
+            self.client.indices.refresh(index=self.index)
         return result
 
     def get(self, doc_ids: Sequence[str]) -> Iterator[RawArticle | Failure]:
@@ -116,8 +119,8 @@ class ElasticsearchRawStore:
 
     def _sources(self, doc_ids: Sequence[str], fields: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(doc_ids), CHUNK):
-            response = self.client.mget(index=self.index, ids=list(doc_ids[start : start + CHUNK]), source_includes=fields)
+        for start in range(0, len(doc_ids), PUT_CHUNK):  # few fields: one request per thousand ids
+            response = self.client.mget(index=self.index, ids=list(doc_ids[start : start + PUT_CHUNK]), source_includes=fields)
             found.update({doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")})
         return found
 
@@ -153,6 +156,9 @@ class ElasticsearchRawStore:
         # No refresh here: ``select`` refreshes before it searches, and waiting per batch would
         # cost up to a refresh interval each time. Refused items are ids not in the store.
         return len(actions) - len(bulk_with_backoff(self.client, actions))
+
+    def pending(self, doc_ids: Sequence[str]) -> set[str]:
+        return {doc_id for doc_id, doc in self._sources(doc_ids, ["pending"]).items() if doc.get("pending")}
 
     def mark_enriched(self, doc_ids: Sequence[str]) -> None:
         if doc_ids:

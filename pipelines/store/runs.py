@@ -30,7 +30,9 @@ class ElasticsearchRunReports:
         from pipelines.store.client import bulk_with_backoff
 
         actions = [{"_op_type": "index", "_index": self.index, "_id": run_report_id(r), "_source": r} for r in reports]
-        if actions and (errors := bulk_with_backoff(self.client, actions, refresh="wait_for")):
+        # No refresh: waiting for one costs up to a refresh interval per unit and batch; ``of_run``
+        # refreshes before it searches.
+        if actions and (errors := bulk_with_backoff(self.client, actions)):
             raise IndexingError(f"could not store {len(errors)} run reports: {errors[:2]}")
 
     def of_run(self, run_id: str) -> list[dict[str, Any]]:

@@ -230,6 +230,12 @@ class SqliteRawStore:
             rows = connection.execute(f"SELECT doc_id FROM raw_articles{where} ORDER BY doc_id", parameters).fetchall()
         return [doc_id for (doc_id,) in rows]
 
+    def pending(self, doc_ids: Sequence[str]) -> set[str]:
+        with self.database.read() as connection:
+            rows = connection.execute(f"SELECT doc_id FROM raw_articles WHERE pending = 1 AND doc_id {IN_LIST}",
+                                      (json.dumps(list(doc_ids)),))
+            return {doc_id for (doc_id,) in rows.fetchall()}
+
     def mark_enriched(self, doc_ids: Sequence[str]) -> None:
         if doc_ids:
             with self.database.write() as connection:
