@@ -1,5 +1,8 @@
 """Extraction with the real en_core_web_sm model (installed from the lock, never downloaded)."""
 
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime
 
 import pytest
@@ -160,3 +163,17 @@ def test_the_same_city_in_ordinary_news_stays_a_place(extractor):
     facets = extractor(_clean(body)).facets
     assert {"Leeds", "Norwich"} <= set(facets["locations"])
     assert not {"Leeds", "Norwich"} & set(facets["organizations"])
+
+
+def test_loading_the_extractor_builds_its_tables_before_any_article():
+    """What ``load()`` builds is paid before work starts and shared by forked workers, not by the first article."""
+    probe = textwrap.dedent("""
+        from pipelines.extraction.extractor import Extractor
+        from pipelines.extraction.geocoding import load_gazetteer
+        from pipelines.extraction.metadata import _date_parser, _language_identifier
+        Extractor().load()
+        print(load_gazetteer.cache_info().currsize, _language_identifier.cache_info().currsize,
+              _date_parser.cache_info().currsize)
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.split() == ["1", "1", "1"], done.stderr[-2000:]

@@ -31,6 +31,7 @@ from pipelines.extraction.keywords import extract_keywords
 from pipelines.extraction.metadata import (
     detect_language,
     lead_summary,
+    load_tables,
     reading_time_minutes,
     resolve_dates,
     split_sentences,
@@ -144,9 +145,11 @@ class Extractor:
         return cls(model_name=settings.spacy_model, batch_size=settings.batch_size)
 
     def load(self) -> None:
-        """Load the model and the gazetteer now (before worker processes fork, so they share them)."""
+        """Load the model, the gazetteer, the language identifier and the date parser now (before
+        worker processes fork, so they share them)."""
         self.nlp  # noqa: B018
         load_gazetteer()
+        load_tables()
 
     @property
     def nlp(self) -> Language:
