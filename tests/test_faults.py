@@ -179,6 +179,21 @@ def test_elasticsearch_stopped_mid_load_and_restarted_loses_and_doubles_nothing(
     pipeline.close()
 
 
+def _articles_indexed(es_client, names: IndexNames) -> int:
+    """Articles searchable so far; 0 until the article index exists and its shard has started
+    (its alias is there a moment before, when a count answers 503)."""
+    from elasticsearch import ApiError
+
+    if not es_client.indices.exists(index=names.articles):
+        return 0
+    try:
+        return es_client.count(index=names.articles)["count"]
+    except ApiError as error:
+        if error.meta.status != 503:
+            raise
+        return 0
+
+
 def test_an_ingest_process_killed_mid_batch_is_completed_by_the_rerun(isolated_settings, es_client, names, tmp_path):
     expected = write_articles(tmp_path / "wire", 400, seed=3)
     command = [NEWSFLOW, "ingest", "folder", str(tmp_path / "wire"), "--batch-size", "32"]
@@ -187,7 +202,7 @@ def test_an_ingest_process_killed_mid_batch_is_completed_by_the_rerun(isolated_s
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and process.poll() is None:
-            if es_client.indices.exists(index=names.articles) and es_client.count(index=names.articles)["count"] >= 32:
+            if _articles_indexed(es_client, names) >= 32:
                 break
             time.sleep(0.2)
         assert process.poll() is None, "the ingest ended before it could be killed"
