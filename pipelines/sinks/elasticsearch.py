@@ -15,7 +15,7 @@ from pipelines.errors import BulkItemError, IndexingError
 from pipelines.models import EnrichedArticle, Failure, RunInfo
 from pipelines.sinks.base import SINKS, article_document
 from pipelines.store.names import IndexNames
-from pipelines.store.schema import ensure_indices
+from pipelines.store.schema import ensure_article_indices
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -36,7 +36,7 @@ class ElasticsearchSink:
         self.backoff = {"retries": retries, "initial_backoff_s": initial_backoff_s, "max_backoff_s": max_backoff_s}
 
     def prepare(self, enrichments: Mapping[str, dict[str, Any]]) -> None:
-        ensure_indices(self.client, self.names, enrichments=enrichments)
+        ensure_article_indices(self.client, self.names, enrichments=enrichments)
 
     def fingerprints(self, doc_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not doc_ids:

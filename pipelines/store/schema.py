@@ -332,6 +332,21 @@ def ensure_indices(
     """Create every index, the article template, the first article index and its aliases, once;
     add new fields to the live article index (``update_live_mapping``)."""
     ensure_store_indices(client, names)
+    ensure_article_indices(client, names, update_live_mapping=update_live_mapping, enrichments=enrichments)
+
+
+def ensure_article_indices(
+    client: Elasticsearch,
+    names: IndexNames,
+    *,
+    update_live_mapping: bool = True,
+    enrichments: Mapping[str, dict[str, Any]] | None = None,
+) -> None:
+    """The article template, the first article index and its aliases, once; new fields on the live
+    article index. The sink's part: the store makes its own indices (``ensure_store_indices``)
+    before, so a task checks each index once."""
+    # The analyzer probe asks through the dead-letter index: it must exist even for a sink used alone.
+    create_index_once(client, names.deadletters, settings=SHARD_SETTINGS, mappings=DEADLETTER_MAPPINGS)
     mappings = article_mappings(english=has_analyzer(client, "english", names.deadletters), enrichments=enrichments)
     client.indices.put_index_template(
         name=names.articles_template,
