@@ -2,10 +2,9 @@
 
 ``airflow.cfg`` runs the LocalExecutor's workers from a forkserver (``[scheduler] mp_start_method``)
 that imports this module first (``mp_forkserver_preload``). Each worker is forked from that
-server and forks each task process in turn, so every task starts with Airflow's task runner, DAG
-parsing and plugins, the Elasticsearch client's modules, the pipeline's modules and the spaCy model
-already in memory (shared copy-on-write) instead of paying seconds of imports and model loading per
-task — most of the inbox's drop-to-searchable time, and of the start of every mapped task.
+server and forks each task process in turn, so every task starts with Airflow's task runner, the
+pipeline's modules and the spaCy model already in memory (shared copy-on-write) instead of paying
+seconds of imports and model loading per task — most of the inbox's drop-to-searchable time.
 
 Nothing here connects to Elasticsearch: sockets must not be shared across forks. A failure is
 logged and swallowed: the forkserver must start anyway, and tasks then load what they need.
@@ -19,22 +18,20 @@ log = logging.getLogger(__name__)
 
 
 def preload() -> None:
-    """Import what tasks use and run the sample articles through every component that runs in a
+    """Import what tasks use, load Airflow's plugins as each task's start does, and run the sample
+    articles through every component that runs in a
     worker (clean, extract, sign) once, which loads the model and the lazily built tables
     (language identification, date parsing, MinHash permutations: signing's first call alone
     costs three seconds of imports)."""
-    import airflow.dag_processing.dagbag  # noqa: F401 — parses the task's DAG file
     import airflow.sdk.execution_time.task_runner  # noqa: F401 — the task process's own entry point
-    import elasticsearch  # noqa: F401 — the client's modules only: no connection is made
+    import elasticsearch  # noqa: F401 — imported by the first connection otherwise: a second every task
+    from airflow.sdk.listener import get_listener_manager
+
+    get_listener_manager()  # cached: loads Airflow's plugins (ours imports FastAPI), 1–2 s every task paid
     import pipelines.orchestration.airflow  # noqa: F401 — what every DAG file imports
     import pipelines.orchestration.tasks  # noqa: F401
     import pipelines.sinks.elasticsearch  # noqa: F401
-    from airflow.sdk.listener import get_listener_manager
-
-    # Every task starts by collecting listeners from the plugins, which imports the plugins folder
-    # (ours brings FastAPI and the api-server's security module): seconds per task, unless the
-    # plugins are loaded (and cached by Airflow) here.
-    get_listener_manager()
+    import pipelines.store.client  # noqa: F401
     from pipelines.models import RawArticle
     from pipelines.pipeline import Pipeline
     from pipelines.settings import SAMPLE_ARTICLES, Settings
