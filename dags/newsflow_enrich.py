@@ -44,7 +44,12 @@ from pipelines.orchestration.airflow import (
             False, type="boolean", title="Re-enrich everything selected",
             description="Also documents this pipeline and model version already produced.",
         ),
-        "articles_per_batch": Param(200, type="integer", minimum=1, maximum=5000, title="Articles per mapped task"),
+        "articles_per_batch": Param(
+            1000, type="integer", minimum=1, maximum=5000, title="Articles per mapped task",
+            description="Each mapped task enriches this many articles with every core (NEWSFLOW_WORKERS). A task "
+            "pays seconds to start its workers and to fill and drain their pipeline, so a batch takes minutes, "
+            "not seconds; a retry redoes one batch.",
+        ),
     },
 )
 def newsflow_enrich():

@@ -39,7 +39,10 @@ EVERYTHING = "Every document in the range"
         ),
         "selection": Param(ONLY_STALE, type="string", enum=[ONLY_STALE, EVERYTHING], title="Which documents"),
         "dry_run": Param(True, type="boolean", title="Dry run", description="Only count what would be re-enriched."),
-        "articles_per_batch": Param(200, type="integer", minimum=1, maximum=5000, title="Articles per mapped task"),
+        "articles_per_batch": Param(
+            1000, type="integer", minimum=1, maximum=5000, title="Articles per mapped task",
+            description="As newsflow_enrich's: each mapped task re-enriches this many articles with every core.",
+        ),
     },
 )
 def newsflow_reprocess():

@@ -33,7 +33,9 @@ SUMMARY_MARKER = "NEWSFLOW_SUMMARY"
 SOURCES_MARKER = "NEWSFLOW_SOURCES_SUMMARY"
 REPROCESS_MARKER = "NEWSFLOW_REPROCESS"
 HEALTH_MARKER = "NEWSFLOW_HEALTH_ALERT"
-ARTICLES_PER_BATCH = 200
+# Per mapped enrich task: each starts its own workers and fills and drains their pipeline (seconds),
+# so a batch is minutes of work; 100,000 articles are still 100 bounded tasks.
+ARTICLES_PER_BATCH = 1000
 FAILURE_DETAILS_PER_TASK = 50
 
 

@@ -311,15 +311,31 @@ def create_index_once(client: Elasticsearch, index: str, **body: Any) -> bool:
 
 
 def ensure_store_indices(client: Elasticsearch, names: IndexNames) -> None:
-    """The raw store and its versions, source state, source health, dead-letter, run-report and politeness indices, once."""
-    for index, mappings in (
-        (names.deadletters, DEADLETTER_MAPPINGS), (names.raw_articles, RAW_MAPPINGS), (names.source_state, STATE_MAPPINGS),
-        (names.raw_versions, VERSION_MAPPINGS), (names.source_health, HEALTH_MAPPINGS), (names.runs, RUNS_MAPPINGS),
-        (names.politeness, POLITENESS_MAPPINGS),
-    ):
-        if not create_index_once(client, index, settings=SHARD_SETTINGS, mappings=mappings):
+    """The raw store and its versions, source state, source health, dead-letter, run-report and politeness indices, once.
+
+    One request when they all exist with this version's fields: every task of a DAG run starts
+    here, and a mapping update, even one that changes nothing, queues on the master node."""
+    wanted = {
+        names.deadletters: DEADLETTER_MAPPINGS, names.raw_articles: RAW_MAPPINGS, names.source_state: STATE_MAPPINGS,
+        names.raw_versions: VERSION_MAPPINGS, names.source_health: HEALTH_MAPPINGS, names.runs: RUNS_MAPPINGS,
+        names.politeness: POLITENESS_MAPPINGS,
+    }
+    current = client.indices.get_mapping(index=list(wanted), ignore_unavailable=True, allow_no_indices=True).body
+    for index, mappings in wanted.items():
+        existing = current.get(index, {}).get("mappings")
+        if existing is None and create_index_once(client, index, settings=SHARD_SETTINGS, mappings=mappings):
+            continue
+        if existing is None or not _contains(existing.get("properties", {}), mappings["properties"]):
             # Made by an earlier version: add the fields this one writes (additive, in place).
             client.indices.put_mapping(index=index, properties=mappings["properties"])
+
+
+def _contains(current: Any, wanted: Any) -> bool:
+    """Whether a mapping already holds everything ``wanted`` declares (same fields, same settings)."""
+    if isinstance(wanted, dict):
+        return isinstance(current, dict) and all(key in current and _contains(current[key], value)
+                                                 for key, value in wanted.items())
+    return current == wanted
 
 
 def ensure_indices(
