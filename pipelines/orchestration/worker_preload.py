@@ -19,10 +19,9 @@ log = logging.getLogger(__name__)
 
 def preload() -> None:
     """Import what tasks use, load Airflow's plugins as each task's start does, and run the sample
-    articles through every component that runs in a
-    worker (clean, extract, sign) once, which loads the model and the lazily built tables
-    (language identification, date parsing, MinHash permutations: signing's first call alone
-    costs three seconds of imports)."""
+    articles through every component that runs in a worker (clean, extract, sign) once, which
+    loads the model and the lazily built tables (language identification, date parsing, MinHash
+    permutations: signing's first call alone costs three seconds of imports)."""
     import airflow.sdk.execution_time.task_runner  # noqa: F401 — the task process's own entry point
     import elasticsearch  # noqa: F401 — imported by the first connection otherwise: a second every task
     from airflow.sdk.listener import get_listener_manager
