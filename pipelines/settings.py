@@ -246,7 +246,7 @@ class Settings:
     components: tuple[str, ...] = DEFAULT_COMPONENTS  # enrichment components, in order (registry names)
     spacy_model: str = "en_core_web_sm"
     batch_size: int = 64
-    workers: int = 1  # processes that clean and extract; from_env defaults it to the usable cores
+    workers: int = 1  # processes that clean and extract (0: the calling one); from_env defaults it to the usable cores
     cleaning_config: Path | None = None  # YAML with extra shortcode and boilerplate rules
     max_article_chars: int = 2_000_000  # a longer body is dead-lettered by the cleaner, not cleaned
     max_entries_per_feed: int = 2_000  # entries past this in one feed document are dead-lettered unread
@@ -348,8 +348,8 @@ class Settings:
             raise ConfigError(f"NEWSFLOW_BATCH_SIZE must be at least 1, got {self.batch_size}")
         if self.max_article_chars < 1:
             raise ConfigError(f"NEWSFLOW_MAX_ARTICLE_CHARS must be at least 1, got {self.max_article_chars}")
-        if self.workers < 1:
-            raise ConfigError(f"NEWSFLOW_WORKERS must be at least 1, got {self.workers}")
+        if self.workers < 0:
+            raise ConfigError(f"NEWSFLOW_WORKERS must be 0 (extract in the calling process) or more, got {self.workers}")
         for name, value in (("NEWSFLOW_FEEDS_HOST_CONNECTIONS", self.fetch.max_host_connections),
                             ("NEWSFLOW_FEEDS_CONNECTIONS", self.fetch.max_connections),
                             ("NEWSFLOW_POLL_UNITS_PER_TASK", self.poll_units_per_task)):

@@ -5,9 +5,12 @@ their input (``parallel = True``: clean, extract) — and the rest, which read t
 the run's memory (deduplicate) and so run in order in the pipeline's own process.
 
 ``BatchRunner`` takes batches of raw articles and returns, in order, what the parallel
-components made of each. With one worker it runs them in the calling thread; with more it
-forks worker processes *after* the model is loaded, so the workers share its memory and start
-at once, and a worker stays alive for the whole run: the model is loaded once per process.
+components made of each. It forks its workers — one is enough — *after* the model is loaded, so
+the workers share its memory and start at once, and a worker stays alive for the whole run: the
+model is loaded once per process. Extraction then never waits on the calling process's own work
+(reading, deduplicating, serializing bulk requests), which in one process would take turns with
+it under the GIL. With zero workers, or where forking is not allowed, it runs them in the
+calling thread.
 
 Whatever the worker count, the pipeline writes batch *n* from a writer thread while batch
 *n + 1* is cleaned and extracted (``Pipeline.enrich``), so bulk indexing and Elasticsearch's
@@ -73,9 +76,9 @@ class BatchRunner:
 
     def __init__(self, work: BatchWork, workers: int) -> None:
         self.work = work
-        self.workers = 1
+        self.workers = 1  # batches extracted at once
         self._pool: ProcessPoolExecutor | None = None
-        if workers > 1:
+        if workers > 0:
             can_fork, why_not = _can_fork_workers()
             if can_fork:
                 self._start_pool(workers)

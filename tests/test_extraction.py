@@ -116,8 +116,9 @@ def test_worker_processes_are_configurable_and_default_to_the_usable_cores():
     assert Settings.from_env({"NEWSFLOW_WORKERS": "3"}).workers == 3
     assert Settings.from_env({"NEWSFLOW_SPACY_N_PROCESS": "2"}).workers == 2  # the older name
     assert Settings.from_env({}).workers == usable_cores()
+    assert Settings.from_env({"NEWSFLOW_WORKERS": "0"}).workers == 0  # in the calling process
     with pytest.raises(ConfigError, match="NEWSFLOW_WORKERS"):
-        Settings.from_env({"NEWSFLOW_WORKERS": "0"})
+        Settings.from_env({"NEWSFLOW_WORKERS": "-1"})
 
 
 def test_the_model_version_is_read_without_loading_the_model():

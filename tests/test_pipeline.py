@@ -4,6 +4,7 @@ package, a parser fix replayed from the raw store, the JSON Lines sink with and 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from datetime import UTC, datetime
@@ -213,11 +214,12 @@ def _documents(path) -> dict[str, dict[str, Any]]:
 
 
 def test_worker_processes_enrich_exactly_as_one_process_and_live_for_the_pipeline(tmp_path, monkeypatch):
-    """Two forked workers give the same documents as cleaning and extracting in-process, and are
-    started once per pipeline: a second enrichment reuses them (the model loads once per process)."""
+    """One or two forked workers give the same documents as cleaning and extracting in-process
+    (``workers=0``), and are started once per pipeline: a second enrichment reuses them (the model
+    loads once per process)."""
     monkeypatch.setenv("NEWSFLOW_ES_URL", "http://127.0.0.1:9")  # nothing listens: no cluster is used
     results = {}
-    for workers in (1, 2):
+    for workers in (0, 1, 2):
         output = tmp_path / f"workers-{workers}.jsonl"
         settings = Settings.from_env({"NEWSFLOW_STATE_DIR": str(tmp_path / f"state-{workers}")}).with_changes(
             sink=f"jsonl:{output}", workers=workers, batch_size=3
@@ -227,16 +229,17 @@ def test_worker_processes_enrich_exactly_as_one_process_and_live_for_the_pipelin
             summary, _ = pipeline.run("folder", RunInfo("first"), folder=str(SAMPLE_ARTICLES))
             assert summary.counts() == {"seen": 12, "indexed": 12, "unchanged": 0, "duplicate": 0, "failed": 0}
             runner = pipeline._batch_runner()
-            assert runner.workers == workers
+            assert runner.workers == max(1, workers)
             pids = _worker_pids(runner)
+            assert len(pids - {0}) == workers and os.getpid() not in pids
             forced, _ = pipeline.run("folder", RunInfo("again"), folder=str(SAMPLE_ARTICLES), force=True)
             assert forced.indexed == 12
             assert _worker_pids(runner) == pids  # the same processes did the second run
         finally:
             pipeline.close()
         results[workers] = _documents(output)
-    assert len(results[1]) == 12
-    assert results[2] == results[1]
+    assert len(results[0]) == 12
+    assert results[1] == results[0] and results[2] == results[0]
 
 
 def _worker_pids(runner) -> set[int]:
