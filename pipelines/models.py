@@ -91,7 +91,7 @@ class Entity:
     first_offset: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Place:
     """A GeoNames place a location value resolved to (``pipelines.extraction.geocoding``)."""
 
