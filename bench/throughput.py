@@ -119,9 +119,15 @@ def pipeline_run(settings: Any, folder: Path, label: str) -> tuple[float, Any, A
     pipeline = Pipeline(settings)
     pipeline.prepare()
     pipeline.component("extract").load()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
     summary, _ = pipeline.run("folder", RunInfo(f"bench-{label}", "bench"), folder=str(folder), source_name="bench")
+    pipeline.run_cpu_s = _cpu_seconds(resource.RUSAGE_SELF) - cpu_started  # this process's threads, not its workers
     return time.perf_counter() - started, summary, pipeline
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cli_rerun(env: dict[str, str], folder: Path) -> tuple[float, dict[str, Any]]:
@@ -239,7 +245,9 @@ def print_report(report: dict[str, Any]) -> None:
           f"(loaded in {report['model_load_s']:.1f}s, outside the timings)\n")
     print(f"{'path':<34}{'docs':>7}{'seconds':>10}{'docs/s':>9}  notes")
     for row in report["rows"]:
-        print(f"{row['path']:<34}{row['docs']:>7}{row['seconds']:>10.1f}{row['docs_per_s']:>9.1f}  {row.get('notes', '')}")
+        cpu = (f"; CPU s: coordinator {row['coordinator_cpu_s']}, worker {row['worker_cpu_s']}"
+               if "worker_cpu_s" in row else "")
+        print(f"{row['path']:<34}{row['docs']:>7}{row['seconds']:>10.1f}{row['docs_per_s']:>9.1f}  {row.get('notes', '')}{cpu}")
     if report.get("rss"):
         print("\npeak RSS of the default pipeline (fresh process each):")
         for row in report["rss"]:
@@ -328,9 +336,12 @@ def main() -> int:
 
             print("pipeline, 1 worker…", flush=True)
             one = settings.with_changes(index_prefix="bench-one-", workers=1)
+            children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
             seconds, summary, pipeline = pipeline_run(one, folder, "one")
-            pipeline.close()
-            report["rows"].append(rate_row("pipeline, 1 worker", summary.seen, seconds, notes=str(summary.counts())))
+            pipeline.close()  # the worker exits: its CPU time is counted in RUSAGE_CHILDREN
+            worker_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
+            report["rows"].append(rate_row("pipeline, 1 worker", summary.seen, seconds, notes=str(summary.counts()),
+                                           coordinator_cpu_s=round(pipeline.run_cpu_s, 1), worker_cpu_s=round(worker_cpu, 1)))
             ratios["P1"] = summary.seen / seconds / raw_rate
 
             print("pipeline, default settings…", flush=True)
