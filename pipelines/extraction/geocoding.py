@@ -372,6 +372,11 @@ class _LocalPlaces:
         self._districts, self._town_rows, self._us_states = districts, town_rows, us_states
         self._by_country: dict[str, dict[str, tuple[Place, ...]]] = {}
 
+    def index_every_country(self) -> None:
+        """Build every country's index now (3–4 s, 75 MB): for a process that forks many others."""
+        for country in self._town_rows.keys() | self._districts.keys():
+            self.by_name(country)
+
     def by_name(self, country: str) -> dict[str, tuple[Place, ...]]:
         if country not in self._by_country:
             self._by_country[country] = self._index(country)

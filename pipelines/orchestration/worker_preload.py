@@ -36,8 +36,13 @@ def preload() -> None:
     from pipelines.settings import SAMPLE_ARTICLES, Settings
     from pipelines.sources.folder import read_folder
 
+    from pipelines.extraction.geocoding import load_gazetteer
+
     samples = [item for item in read_folder(SAMPLE_ARTICLES / "tech") if isinstance(item, RawArticle)]
     Pipeline.shared(Settings.from_env()).apply(samples, until="sign")
+    # Every country's towns and districts (3–4 s, 75 MB once): otherwise each task's workers would
+    # index again, after their fork, every country their articles name.
+    load_gazetteer().local.index_every_country()
 
 
 try:
