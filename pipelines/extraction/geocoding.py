@@ -264,9 +264,11 @@ def load_gazetteer() -> Gazetteer:
                       point and point["latitude"], point and point["longitude"])
         for known_as in names:
             add(by_name, known_as, place)
-    for place, names, alternates in _world_places(countries):
+    world = list(_world_places(countries))
+    for place, names, _ in world:
         for known_as in names:
             add(by_name, known_as, place)
+    for place, _, alternates in world:
         for known_as in alternates - by_name.keys():  # GeoNames lists "Spain" among the Argentine Sea's names
             add(by_alternate, known_as, place)
     for continent in data.get_continents().values():
@@ -298,7 +300,9 @@ def _world_places(countries: dict[str, dict]) -> Iterable[tuple[Place, set[str],
         for row in csv.DictReader((line for line in table if not line.startswith("#")), delimiter="\t"):
             own = name_key(row["name"])
             names = {key for key in known_as(own, row["kind"]) if key == own or not set(key.split()) <= _GENERIC_WORDS}
-            alternates = {key for alternate in row["alternate_names"].split("|") if alternate
+            # A sea's one-word other names are foreign forms or the land it washes ("Bengal", "Otranto").
+            alternates = {key for alternate in row["alternate_names"].split("|")
+                          if alternate and (row["kind"] != "sea" or " " in alternate.strip())
                           for key in known_as(name_key(alternate), row["kind"])
                           if key not in names and not set(key.split()) <= _GENERIC_WORDS}
             place = Place(int(row["geonameid"]), row["name"], row["kind"], None, None, int(row["population"]),
