@@ -98,8 +98,10 @@ class Place:
     geonameid: int
     name: str
     kind: str  # continent, country, state (US, UK nations), city, province (other countries' first level),
-    # district (second level), town (GeoNames' places of 500 people or more, looked at after all the others),
-    # sea (oceans, seas, gulfs, straits) or region (world regions: "Middle East", "Caribbean")
+    # district (second level; third for a country's features), town (GeoNames' places of 500 people or more),
+    # sea (oceans, seas, gulfs, straits), region (world regions: "Middle East"; a country's: "Lake District"),
+    # or a country's feature, looked at after all the others: island, lake, river, mountain, glacier,
+    # stadium, airport, racecourse
     country: str | None  # ISO 3166-1 alpha-2; None for continents, seas and world regions
     admin1: str | None  # the US state code of a US state, city, district or town
     population: int

