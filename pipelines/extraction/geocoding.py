@@ -103,7 +103,6 @@ _GENERIC_WORDS = frozenset(
     "coast coastal gulf capital islands island lakes lake river valley mountain mountains highlands plateau "
     "border interior littoral region province district".split()
 )
-# "Ash Sharqiyah" is "Sharqiyah" in English copy: the Arabic article, assimilated or not, drops.
 # A feature named only by what it is ("Olympic Stadium", "National Park", "Mainland") is one of many
 # of the kind: the name says nothing of which.
 _FEATURE_WORDS = _GENERIC_WORDS | frozenset(
@@ -114,6 +113,7 @@ _FEATURE_WORDS = _GENERIC_WORDS | frozenset(
 # A feature's one-word name is taken only when GeoNames gives the place this many alternate names (the Oval
 # has 17): a lesser one-word feature is more often a word or a surname.
 _ONE_WORD_FEATURE_NAMES = 5
+# "Ash Sharqiyah" is "Sharqiyah" in English copy: the Arabic article, assimilated or not, drops.
 _ARABIC_ARTICLE = re.compile(r"^(?:al|el|ash|as|ad|adh|ar|at|az|an|ath)[\s-]+(?=\S{4})")
 _PROVINCE_SUFFIX = re.compile(r"\s+(?:county|province|region|state|governorate|prefecture|oblast|district)$")
 
