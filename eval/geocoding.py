@@ -13,6 +13,10 @@ those resolved right.
 Usage::
 
     PYTHONPATH=. .venv/bin/python eval/geocoding.py [--labels eval/data/geocoding_labels.tsv] [--errors]
+        [--floor-resolved 0.90] [--floor-right 0.95]
+
+With floors it exits 1 when the sample falls below them (``tests/test_geocoding.py`` holds the
+issue's targets this way).
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--errors", action="store_true", help="also list every wrong or unresolved place")
+    parser.add_argument("--floor-resolved", type=float, default=0.0,
+                        help="exit 1 when fewer of all places resolve (a share, e.g. 0.90)")
+    parser.add_argument("--floor-right", type=float, default=0.0,
+                        help="exit 1 when fewer of all resolved values are right (a share, e.g. 0.95)")
     args = parser.parse_args()
     with args.labels.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"))
@@ -71,6 +79,13 @@ def main() -> int:
               f"{_share(tally['ambiguous'], tally['values']):<20} {_share(tally['ambiguous_right'], tally['ambiguous']):<20}")
     if args.errors:
         print("\n".join(["", f"{len(errors)} wrong or unresolved places:", *errors]))
+    overall = counts["all"]
+    below = [f"{what} {share:.1%} < floor {floor:.1%}" for what, share, floor in (
+        ("places resolved", overall["places_resolved"] / max(1, overall["places"]), args.floor_resolved),
+        ("resolved right", overall["right"] / max(1, overall["resolved"]), args.floor_right)) if share < floor]
+    if below:
+        print("below the floor: " + "; ".join(below), file=sys.stderr)
+        return 1
     return 0
 
 
