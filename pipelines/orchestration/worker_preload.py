@@ -40,7 +40,7 @@ def preload() -> None:
 
     samples = [item for item in read_folder(SAMPLE_ARTICLES / "tech") if isinstance(item, RawArticle)]
     Pipeline.shared(Settings.from_env()).apply(samples, until="sign")
-    # Every country's towns and districts (3–4 s, 75 MB once): otherwise each task's workers would
+    # Every country's towns and districts (under 2 s, a few MB, once): otherwise each task's workers would
     # index again, after their fork, every country their articles name.
     load_gazetteer().local.index_every_country()
 
