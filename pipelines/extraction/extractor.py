@@ -145,10 +145,11 @@ class Extractor:
         return cls(model_name=settings.spacy_model, batch_size=settings.batch_size)
 
     def load(self) -> None:
-        """Load the model, the gazetteer, the language identifier and the date parser now (before
-        worker processes fork, so they share them)."""
+        """Load the model, the gazetteer (every country's town index too: 1.8 s once, instead of in
+        each worker as its articles name the countries), the language identifier and the date parser
+        now, before worker processes fork, so they share them."""
         self.nlp  # noqa: B018
-        load_gazetteer()
+        load_gazetteer().local.index_every_country()
         load_tables()
 
     @property
