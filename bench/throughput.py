@@ -8,6 +8,8 @@ machine, one after the other, against one local Elasticsearch node started here:
 * ``pipeline, 1 worker`` and ``pipeline, default`` — ``Pipeline.run("folder")`` in this process,
   from files to searchable documents (raw store, cleaning, extraction, deduplication, bulk
   indexing); the default uses ``NEWSFLOW_WORKERS`` (the usable cores);
+* ``pipeline, 1 worker, JSONL sink`` — the same with the JSONL sink and SQLite store, so no
+  cluster work shares the cores: a diagnostic of what bounds P1, not a target;
 * ``unchanged re-run`` — the default pipeline again on the same folder, in process and as the
   ``newsflow ingest folder`` command (process start and imports included);
 * ``Airflow`` — the ``newsflow_folder`` DAG through real services (api-server, scheduler,
@@ -260,6 +262,8 @@ def print_report(report: dict[str, Any]) -> None:
                   f"ended {row['ended_s']!s:>6}  {row['state']}")
     if report.get("feeds"):
         print(f"\nfeed polling: {json.dumps(report['feeds'])}")
+    for name, value in report.get("diagnostics", {}).items():
+        print(f"\ndiagnostic: {name} (not a target): {value:.3f}")
     print("\ntargets:")
     for verdict in report["targets"]:
         print(f"  {verdict['target']:<4} {verdict['what']:<44} {verdict['value']:>7.3f}  {verdict['bound']:<8} "
@@ -343,6 +347,19 @@ def main() -> int:
             report["rows"].append(rate_row("pipeline, 1 worker", summary.seen, seconds, notes=str(summary.counts()),
                                            coordinator_cpu_s=round(pipeline.run_cpu_s, 1), worker_cpu_s=round(worker_cpu, 1)))
             ratios["P1"] = summary.seen / seconds / raw_rate
+
+            # The same run with the JSONL sink and SQLite store: no cluster work on the cores the
+            # worker shares, which shows how much of P1's gap is the node rather than the pipeline.
+            print("pipeline, 1 worker, JSONL sink…", flush=True)
+            jsonl = one.with_changes(sink=f"jsonl:{state / 'bench-jsonl.jsonl'}", state_dir=state / "jsonl-state")
+            children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
+            seconds, summary, pipeline = pipeline_run(jsonl, folder, "jsonl")
+            pipeline.close()
+            worker_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
+            report["rows"].append(rate_row("pipeline, 1 worker, JSONL sink", summary.seen, seconds,
+                                           notes="no cluster: SQLite store, JSONL file",
+                                           coordinator_cpu_s=round(pipeline.run_cpu_s, 1), worker_cpu_s=round(worker_cpu, 1)))
+            report["diagnostics"] = {"P1 with the JSONL sink": round(summary.seen / seconds / raw_rate, 3)}
 
             print("pipeline, default settings…", flush=True)
             default = settings.with_changes(index_prefix="bench-all-")
