@@ -127,6 +127,17 @@ def pipeline_run(settings: Any, folder: Path, label: str) -> tuple[float, Any, A
     return time.perf_counter() - started, summary, pipeline
 
 
+def one_worker_row(name: str, settings: Any, folder: Path, label: str, *, notes: str | None) -> tuple[dict[str, Any], float]:
+    """A 1-worker ``pipeline_run`` as a table row, with the CPU seconds of the coordinator and of the
+    worker, and its documents per second (unrounded, for the ratios)."""
+    children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    seconds, summary, pipeline = pipeline_run(settings, folder, label)
+    pipeline.close()  # the worker exits: its CPU time is counted in RUSAGE_CHILDREN
+    worker_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
+    return rate_row(name, summary.seen, seconds, notes=notes or str(summary.counts()),
+                    coordinator_cpu_s=round(pipeline.run_cpu_s, 1), worker_cpu_s=round(worker_cpu, 1)), summary.seen / seconds
+
+
 def _cpu_seconds(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -340,26 +351,18 @@ def main() -> int:
 
             print("pipeline, 1 worker…", flush=True)
             one = settings.with_changes(index_prefix="bench-one-", workers=1)
-            children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
-            seconds, summary, pipeline = pipeline_run(one, folder, "one")
-            pipeline.close()  # the worker exits: its CPU time is counted in RUSAGE_CHILDREN
-            worker_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
-            report["rows"].append(rate_row("pipeline, 1 worker", summary.seen, seconds, notes=str(summary.counts()),
-                                           coordinator_cpu_s=round(pipeline.run_cpu_s, 1), worker_cpu_s=round(worker_cpu, 1)))
-            ratios["P1"] = summary.seen / seconds / raw_rate
+            row, rate = one_worker_row("pipeline, 1 worker", one, folder, "one", notes=None)
+            report["rows"].append(row)
+            ratios["P1"] = rate / raw_rate
 
             # The same run with the JSONL sink and SQLite store: no cluster work on the cores the
             # worker shares, which shows how much of P1's gap is the node rather than the pipeline.
             print("pipeline, 1 worker, JSONL sink…", flush=True)
             jsonl = one.with_changes(sink=f"jsonl:{state / 'bench-jsonl.jsonl'}", state_dir=state / "jsonl-state")
-            children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
-            seconds, summary, pipeline = pipeline_run(jsonl, folder, "jsonl")
-            pipeline.close()
-            worker_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
-            report["rows"].append(rate_row("pipeline, 1 worker, JSONL sink", summary.seen, seconds,
-                                           notes="no cluster: SQLite store, JSONL file",
-                                           coordinator_cpu_s=round(pipeline.run_cpu_s, 1), worker_cpu_s=round(worker_cpu, 1)))
-            report["diagnostics"] = {"P1 with the JSONL sink": round(summary.seen / seconds / raw_rate, 3)}
+            row, rate = one_worker_row("pipeline, 1 worker, JSONL sink", jsonl, folder, "jsonl",
+                                       notes="no cluster: SQLite store, JSONL file")
+            report["rows"].append(row)
+            report["diagnostics"] = {"P1 with the JSONL sink": round(rate / raw_rate, 3)}
 
             print("pipeline, default settings…", flush=True)
             default = settings.with_changes(index_prefix="bench-all-")
