@@ -460,7 +460,7 @@ class _LocalPlaces:
                 if geonameid and not set(key.split()) <= _GENERIC_WORDS:
                     index.setdefault(key, []).append(row)
             for district in self._districts.get(country, ()):
-                name, aliases = district[2], district[4]
+                _, _, name, _, aliases = district
                 # "Brown County" is not "Brown" in news, whatever its aliases say: that is a surname.
                 bare = _PROVINCE_SUFFIX.sub("", name_key(name))
                 for key in _subdivision_keys(name, aliases):
