@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,20 @@ from pipelines.store import IndexNames
 COMPONENTS = ("scheduler", "dag-processor", "triggerer")
 TERMINAL_RUN_STATES = {"success", "failed"}
 ADMIN = "admin"
+
+# Airflow bugs, not newsflow's, that kill a component; a supervisor (systemd, Kubernetes, compose's
+# restart policy) would start it again, and so does check_alive(). Any other exit fails the test.
+KNOWN_AIRFLOW_CRASHES = {
+    # apache/airflow#68699: on SQLite, a backfill whose creation hits "database is locked" (HTTP 503)
+    # has already committed its first runs (RELEASE SAVEPOINT commits under pysqlite), and its cleanup
+    # deletes them, re-used runs included, while the scheduler holds them: it dies in its error handler.
+    "scheduler": "sqlalchemy.orm.exc.ObjectDeletedError: Instance '<DagRun",
+}
+MAX_RESTARTS = 3
+
+
+class AirflowRestartWarning(UserWarning):
+    """A component was restarted after a known Airflow crash (KNOWN_AIRFLOW_CRASHES)."""
 
 
 def free_port() -> int:
@@ -89,6 +104,8 @@ class AirflowServices:
     username: str
     password: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    restarted: list[subprocess.Popen] = field(default_factory=list)  # their sessions are stopped too
+    _log_offsets: dict[str, int] = field(default_factory=dict)  # where each component's current log starts
     _token: str | None = None
 
     @property
@@ -292,13 +309,27 @@ class AirflowServices:
 
     # --- processes ----------------------------------------------------------------------------
 
-    def check_alive(self) -> None:
-        for component, process in self.processes.items():
-            if process.poll() is not None:
-                raise AirflowServiceError(
-                    f"airflow {component} exited with {process.returncode}:\n{tail(self.service_log(component))}"
-                )
+    def start_component(self, component: str, args: Sequence[str] = ()) -> None:
+        log = self.service_log(component)
+        self._log_offsets[component] = log.stat().st_size if log.exists() else 0
+        self.processes[component] = _start(component, args, self.env, log)
 
+    def check_alive(self) -> None:
+        """Fails if a component has exited, unless a known Airflow crash killed it: that one is restarted."""
+        for component, process in list(self.processes.items()):
+            if process.poll() is None:
+                continue
+            since_start = self.service_log(component).read_bytes()[self._log_offsets.get(component, 0):]
+            known = KNOWN_AIRFLOW_CRASHES.get(component)
+            if known and known.encode() in since_start and len(self.restarted) < MAX_RESTARTS:
+                warnings.warn(f"airflow {component} died of a known Airflow bug ({known}); restarted",
+                              AirflowRestartWarning, stacklevel=2)
+                self.restarted.append(process)
+                self.start_component(component)
+                continue
+            raise AirflowServiceError(
+                f"airflow {component} exited with {process.returncode}:\n{tail(self.service_log(component))}"
+            )
 
 def _start(component: str, args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -309,14 +340,14 @@ def _start(component: str, args: Sequence[str], env: dict[str, str], log: Path) 
         )
 
 
-def _stop(processes: dict[str, subprocess.Popen], grace_s: float = 20) -> None:
+def _stop(processes: Sequence[subprocess.Popen], grace_s: float = 20) -> None:
     """Stop every component's session: its task processes too, even those a dead worker orphaned."""
     from pipelines.stack.processes import session_processes, stop_sessions
 
-    stop_sessions([process.pid for process in processes.values()], grace_s=grace_s)
-    for process in processes.values():
+    stop_sessions([process.pid for process in processes], grace_s=grace_s)
+    for process in processes:
         process.wait(timeout=10)
-    left = {component: alive for component, process in processes.items() if (alive := session_processes(process.pid))}
+    left = {process.args[1]: alive for process in processes if (alive := session_processes(process.pid))}
     assert not left, f"Airflow processes survived teardown: {left}"
 
 
@@ -389,13 +420,13 @@ def start_airflow_services(
         raise AirflowServiceError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-3000:]}")
     try:
         # The api-server first: task processes need its execution API from their first second.
-        services.processes["api-server"] = _start("api-server", [], env, services.service_log("api-server"))
+        services.start_component("api-server")
         _wait_healthy(services, [], startup_timeout_s)
         for name, slots in (pools or {}).items():
             services.ensure_pool(name, slots, "created by the test harness")
         for component in components:
-            services.processes[component] = _start(component, [], env, services.service_log(component))
+            services.start_component(component)
         _wait_healthy(services, components, startup_timeout_s)
         yield services
     finally:
-        _stop(services.processes)
+        _stop([*services.processes.values(), *services.restarted])

@@ -120,6 +120,7 @@ def test_native_backfill_of_enrich_enriches_exactly_each_days_raw_articles(airfl
             ) and airflow_services.api("GET", f"/backfills/{created['id']}").get("completed_at"):
                 return runs
             assert time.monotonic() < deadline, [(run["dag_run_id"], run["state"]) for run in runs]
+            airflow_services.check_alive()  # a 503 above can kill the scheduler: KNOWN_AIRFLOW_CRASHES
             time.sleep(1)
 
     runs = backfill({})
