@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.settings import Settings
 from pipelines.errors import LocalElasticsearchError
+from pipelines.settings import Settings
 
 # Versions we have run here, newest first, with the JDK each needs and the SHA-512 of its zip
 # (Maven Central publishes no checksum for some 9.x artifacts, so the pins live here).
@@ -601,27 +601,14 @@ class LocalNode:
 
     @staticmethod
     def _kill_group(pid: int, timeout_s: float) -> None:
+        from pipelines.stack.processes import group_alive  # here: pipelines.stack imports this module
+
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not _group_alive(pid):
+            if not group_alive(pid):
                 return
             time.sleep(0.2)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # Reap our own exited child so it does not linger as a zombie member of the group.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
