@@ -142,10 +142,14 @@ def normalize_surface(text: str) -> str:
     """Whitespace collapsed, edge punctuation and a trailing possessive removed; an initialism
     keeps its last dot ("U.S.", "Washington D.C.")."""
     text = " ".join(text.split())
-    surface = _POSSESSIVE.sub("", text.strip(_EDGE_PUNCT)).strip(_EDGE_PUNCT)
-    if _INITIALISM_END.search(surface) and f"{surface}." in text:
-        return f"{surface}."
-    return surface
+    return _with_initialism_dot(_POSSESSIVE.sub("", text.strip(_EDGE_PUNCT)).strip(_EDGE_PUNCT), text)
+
+
+def _with_initialism_dot(stripped: str, original: str) -> str:
+    """``stripped`` with the last dot of an initialism put back, when ``original`` had it ("U.S" → "U.S.")."""
+    if _INITIALISM_END.search(stripped) and f"{stripped}." in original:
+        return f"{stripped}."
+    return stripped
 
 
 def _headline_only(text: str, mention: Mention) -> bool:
@@ -187,8 +191,8 @@ def _fix_lost_apostrophe(word: str, known: dict[str, set[str]]) -> tuple[str, bo
     possessive = _POSSESSIVE.search(bare)
     if possessive:
         return normalize_surface(bare), True
-    if _INITIALISM_END.search(bare) and f"{bare}." in word:
-        return f"{bare}.", False
+    if (with_dot := _with_initialism_dot(bare, word)) != bare:
+        return with_dot, False
     if len(bare) > 3 and bare.endswith("s") and bare[0].isupper():
         stem = bare[:-1]
         if _is_name_in_doc(stem, known) or _CONSONANT_YS.search(bare):
