@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 # Languages a news pipeline meets; restricting the classifier to them keeps short English
@@ -65,7 +65,7 @@ def detect_language(text: str, *, default: str = "en") -> str:
     return language
 
 
-@cache
+@lru_cache(maxsize=256)  # one per publication minute: a long run meets unboundedly many
 def _date_parser(relative_base: datetime | None) -> Any:
     from dateparser.date import DateDataParser
 
