@@ -13,6 +13,7 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from pipelines.orchestration import ARTICLES_PER_BATCH
 from pipelines.orchestration.airflow import (
     DEFAULT_ARGS, ENRICH_BATCH_TIMEOUT, RAW_ARTICLES, enrichment_selection, report_health_alerts, run_info, settings,
 )
@@ -45,7 +46,7 @@ from pipelines.orchestration.airflow import (
             description="Also documents this pipeline and model version already produced.",
         ),
         "articles_per_batch": Param(
-            1000, type="integer", minimum=1, maximum=5000, title="Articles per mapped task",
+            ARTICLES_PER_BATCH, type="integer", minimum=1, maximum=5000, title="Articles per mapped task",
             description="Each mapped task enriches this many articles with every core (NEWSFLOW_WORKERS). A task "
             "pays seconds to start its workers and to fill and drain their pipeline, so a batch takes minutes, "
             "not seconds; a retry redoes one batch.",

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from pipelines.orchestration import ARTICLES_PER_BATCH
 from pipelines.orchestration.airflow import DEFAULT_ARGS, ENRICH_BATCH_TIMEOUT, report_health_alerts, run_info, settings
 
 ONLY_STALE = "Only documents from an older pipeline or model version"
@@ -40,7 +41,7 @@ EVERYTHING = "Every document in the range"
         "selection": Param(ONLY_STALE, type="string", enum=[ONLY_STALE, EVERYTHING], title="Which documents"),
         "dry_run": Param(True, type="boolean", title="Dry run", description="Only count what would be re-enriched."),
         "articles_per_batch": Param(
-            1000, type="integer", minimum=1, maximum=5000, title="Articles per mapped task",
+            ARTICLES_PER_BATCH, type="integer", minimum=1, maximum=5000, title="Articles per mapped task",
             description="As newsflow_enrich's: each mapped task re-enriches this many articles with every core.",
         ),
     },

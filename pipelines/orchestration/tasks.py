@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pipelines.models import Failure, RunInfo
+from pipelines.orchestration import ARTICLES_PER_BATCH
 from pipelines.pipeline import IngestSummary, Pipeline, describe_failure
 from pipelines.store import RawSelection
 
@@ -33,9 +34,6 @@ SUMMARY_MARKER = "NEWSFLOW_SUMMARY"
 SOURCES_MARKER = "NEWSFLOW_SOURCES_SUMMARY"
 REPROCESS_MARKER = "NEWSFLOW_REPROCESS"
 HEALTH_MARKER = "NEWSFLOW_HEALTH_ALERT"
-# Per mapped enrich task: each starts its own workers and fills and drains their pipeline (seconds),
-# so a batch is minutes of work; 100,000 articles are still 100 bounded tasks.
-ARTICLES_PER_BATCH = 1000
 FAILURE_DETAILS_PER_TASK = 50
 
 
