@@ -36,13 +36,12 @@ def preload() -> None:
     from pipelines.settings import SAMPLE_ARTICLES, Settings
     from pipelines.sources.folder import read_folder
 
-    from pipelines.extraction.geocoding import load_gazetteer
-
+    pipeline = Pipeline.shared(Settings.from_env())
+    # What the pipeline loads before its own workers fork (Extractor.load): the model, every country's
+    # towns and districts (under 2 s, a few MB, once, not per task), the language and date tables.
+    pipeline.component("extract").load()
     samples = [item for item in read_folder(SAMPLE_ARTICLES / "tech") if isinstance(item, RawArticle)]
-    Pipeline.shared(Settings.from_env()).apply(samples, until="sign")
-    # Every country's towns and districts (under 2 s, a few MB, once): otherwise each task's workers would
-    # index again, after their fork, every country their articles name.
-    load_gazetteer().local.index_every_country()
+    pipeline.apply(samples, until="sign")
 
 
 try:
