@@ -105,13 +105,41 @@ def load_model(name: str) -> Language:
     )
 
 
-def entities_and_facets(doc: Doc) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
-    """Canonical entities of one document (see ``pipelines.extraction.entities``) and their values per facet."""
-    mentions = [Mention(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]
-    mentions = sports_mentions(doc.text, mentions, load_gazetteer().is_country)
-    entities = canonicalize(doc.text, mentions)
+def entities_and_facets(doc: Doc, text: str | None = None) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
+    """Canonical entities of one document (see ``pipelines.extraction.entities``) and their values per facet.
+
+    ``text`` is the text the doc was made from, when the caller has it: ``doc.text`` (and a
+    span's) is joined again from every token on each access, which costs more than NER's rules."""
+    text = doc.text if text is None else text
+    mentions = [Mention(text[ent.start_char:ent.end_char], ent.label_, ent.start_char, ent.end_char)
+                for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]
+    mentions = sports_mentions(text, mentions, load_gazetteer().is_country)
+    entities = canonicalize(text, mentions)
     facets = {facet: facet_values(entities, labels) for facet, labels in FACET_LABELS.items()}
     return entities, facets
+
+
+def sentences_and_word_count(doc: Doc, text: str | None = None) -> tuple[list[str], int]:
+    """The texts of the doc's sentences (as ``[sent.text for sent in doc.sents]``) and its count of
+    words (tokens neither punctuation nor space), read from one array of token attributes:
+    walking ``doc.sents`` and the tokens makes a Python object per token. ``text`` as in
+    ``entities_and_facets``."""
+    import numpy  # here, like spaCy: deciding that nothing changed imports neither
+    from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, SENT_START
+
+    if not len(doc):
+        return [], 0
+    columns = doc.to_array([SENT_START, IDX, LENGTH, IS_PUNCT, IS_SPACE]).astype(numpy.int64)
+    starts = numpy.flatnonzero(columns[:, 0] == 1)
+    if not starts.size or starts[0] != 0:
+        starts = numpy.concatenate(([0], starts))
+    last_tokens = numpy.concatenate((starts[1:], [len(doc)])) - 1
+    begins = columns[starts, 1].tolist()
+    ends = (columns[last_tokens, 1] + columns[last_tokens, 2]).tolist()
+    text = doc.text if text is None else text
+    sentences = [text[begin:end] for begin, end in zip(begins, ends, strict=True)]
+    word_count = int(numpy.count_nonzero((columns[:, 3] == 0) & (columns[:, 4] == 0)))
+    return sentences, word_count
 
 
 def with_datelines(locations: tuple[str, ...], datelines: Sequence[str]) -> tuple[str, ...]:
@@ -193,9 +221,9 @@ class Extractor:
         for article, language in zip(articles, languages, strict=True):
             if language == self.nlp.lang:
                 doc = next(docs)
-                sentences = [sent.text for sent in doc.sents]
-                entities, facets = entities_and_facets(doc)
-                word_count = sum(1 for token in doc if not (token.is_punct or token.is_space))
+                # spaCy's tokenizer keeps the text verbatim: the body is the doc's text.
+                sentences, word_count = sentences_and_word_count(doc, article.body)
+                entities, facets = entities_and_facets(doc, article.body)
             else:
                 # No English NER on other languages: it would only invent entities.
                 sentences = split_sentences(article.body)
