@@ -412,9 +412,14 @@ def _merge(cleaned: Sequence[_Clean]) -> tuple[Entity, ...]:
     forms = {key: _display_form(Counter(m.text for m in group)) for key, group in groups.items()}
 
     target = {key: key for key in groups}
+    # Only a person's or an organisation's name has short forms, and a short form has fewer words:
+    # trying only those pairs keeps this linear in practice instead of quadratic in the names.
+    word_counts = {key: len(forms[key].split()) for key in groups}
+    full_names = [key for key in groups if labels[key] in (PERSON, ORG)]
     for key in sorted(groups, key=len):
         label = labels[key]
-        longer = [other for other in groups if other != key and _abbreviates(forms[key], forms[other], label, labels[other])]
+        longer = [other for other in full_names if word_counts[other] > word_counts[key]
+                  and _abbreviates(forms[key], forms[other], label, labels[other])]
         if len(longer) == 1:
             target[key] = longer[0]
         elif len(longer) > 1:
