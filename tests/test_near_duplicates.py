@@ -90,3 +90,37 @@ def test_enrichment_fields_are_indexed_and_searchable(tmp_path, es_client, names
     assert german["language"] == "de" and german["persons"] == [] and german["locations"] == []
     hits = es_client.search(index=names.articles, query={"range": {"dates_mentioned": {"gte": "2027-01-01"}}})
     assert [hit["_source"]["source_ref"] for hit in hits["hits"]["hits"]] == ["a.txt"]
+
+
+def test_batch_lookup_and_per_document_fallback_find_the_same_originals(es_client, names):
+    """The sink looks up a batch's near originals in one search; when the batch's bands match more
+    held originals than it would rank per document, it falls back to one search per document."""
+    from pipelines.deduplication import band_keys, signature
+    from pipelines.sinks.elasticsearch import ElasticsearchSink
+
+    sink = ElasticsearchSink(es_client, names)
+    sink.prepare({})
+    variants = {f"held-{n}": BODY + " The mayor spoke." * n for n in range(4)}  # nearly the same text, four times
+    variants["held-other"] = "Heatwave closes schools in Seville as temperatures pass 44C for a third day running."
+    for doc_id, text in variants.items():
+        sig = signature(text)
+        es_client.index(index=names.articles_write, id=doc_id,
+                        document={"doc_id": doc_id, "minhash": list(sig), "minhash_bands": band_keys(sig)})
+    es_client.indices.refresh(index=names.articles)
+    wanted = {"new-copy": signature(BODY + EXTRA_SENTENCE), "new-unrelated": signature(
+        "Farmers in Andalusia said the olive harvest would suffer if the drought continued into the autumn months.")}
+
+    searches = []
+    original_msearch = es_client.msearch
+    es_client.msearch = lambda **kwargs: searches.append(kwargs) or original_msearch(**kwargs)
+    try:
+        batched = sink.near_originals(wanted)  # 4 originals share bands: under 10 per document
+        assert searches == []
+        ranked = sink.near_originals(wanted, candidates=1)  # 4 > 1 per document: one search each
+        assert len(searches) == 1 and len(searches[0]["searches"]) == 2 * len(wanted)
+    finally:
+        es_client.msearch = original_msearch
+
+    assert set(batched) == {"new-copy"}
+    assert batched["new-copy"][0] == "held-0"  # the closest of the four
+    assert ranked["new-copy"][0] == "held-0"
