@@ -73,6 +73,19 @@ def test_resolve_date(expression, published_at, expected):
     assert resolve_date(expression, published_at) == expected
 
 
+@pytest.mark.parametrize("published_at", [None, PUBLISHED])
+def test_years_and_months_resolve_as_dateparser_resolves_them(published_at, monkeypatch):
+    """Plain years and month-years skip dateparser; what they resolve to must not change."""
+    from pipelines.extraction import metadata
+
+    expressions = [str(year) for year in (999, 1000, 1066, 1999, 2016, 2999, 3000)]
+    expressions += [f"{month} {year}" for month in ("january", "feb", "sept", "september", "may", "dec") for year in (1999, 2016)]
+    fast = [resolve_date(expression, published_at) for expression in expressions]
+    monkeypatch.setattr(metadata, "_year_or_month", lambda text: None)
+    assert fast == [resolve_date(expression, published_at) for expression in expressions]
+    assert fast[:4] == [None, "1000", "1066", "1999"] and fast[7] == "1999-01"
+
+
 def test_resolve_dates_keeps_first_mention_order_without_repeats():
     assert resolve_dates(["Friday", "March 2011", "March 18, 2016", "last week"], PUBLISHED) == ("2016-03-18", "2011-03")
 

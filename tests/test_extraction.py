@@ -178,3 +178,20 @@ def test_loading_the_extractor_builds_its_tables_before_any_article():
     """)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
     assert done.stdout.split() == ["1", "1", "1"], done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("text", [
+    "Ann Lee won the race in Oslo. She said: \"It was hard!\"  Then she left.\n\nSecond paragraph - short.\n",
+    "  \n\nLeading space and no full stop",
+    "One.",
+    "",
+    "Mr. J. R. Smith (the U.S. envoy) arrived at 10 p.m. ... Talks began; nothing was agreed?! \n \n",
+])
+def test_sentences_and_word_count_read_from_arrays_match_spacy_spans(extractor, text):
+    from pipelines.extraction.extractor import sentences_and_word_count
+
+    doc = extractor.nlp(text)
+    spans = [sent.text for sent in doc.sents] if len(doc) else []
+    words = sum(1 for token in doc if not (token.is_punct or token.is_space))
+    assert sentences_and_word_count(doc) == (spans, words)
+    assert sentences_and_word_count(doc, text) == (spans, words)
