@@ -109,7 +109,7 @@ def entities_and_facets(doc: Doc, text: str | None = None) -> tuple[tuple[Entity
     """Canonical entities of one document (see ``pipelines.extraction.entities``) and their values per facet.
 
     ``text`` is the text the doc was made from, when the caller has it: ``doc.text`` (and a
-    span's) is joined again from every token on each access, which costs more than NER's rules."""
+    span's) is joined again from every token on each access."""
     text = doc.text if text is None else text
     mentions = [Mention(text[ent.start_char:ent.end_char], ent.label_, ent.start_char, ent.end_char)
                 for ent in doc.ents if ent.label_ in _LABEL_TO_FACET]

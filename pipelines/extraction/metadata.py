@@ -120,8 +120,8 @@ def resolve_date(expression: str, published_at: datetime | None) -> str | None:
 
 
 def _year_or_month(text: str) -> str | None:
-    """``2004`` and ``june 2004`` as dateparser resolves them, without it: they are over half the
-    dates news copy names, and dateparser takes about 4 ms for each. None for any other text."""
+    """``2004`` and ``june 2004`` as dateparser resolves them, without it: they are nearly half the
+    date expressions of bbc-dev that reach it, and it takes about 4 ms for each. None for any other text."""
     match = _YEAR_OR_MONTH.fullmatch(text)
     if match is None or not _PLAUSIBLE_YEARS[0] <= int(match["year"]) <= _PLAUSIBLE_YEARS[1]:
         return None
