@@ -124,21 +124,19 @@ def sentences_and_word_count(doc: Doc, text: str | None = None) -> tuple[list[st
     words (tokens neither punctuation nor space), read from one array of token attributes:
     walking ``doc.sents`` and the tokens makes a Python object per token. ``text`` as in
     ``entities_and_facets``."""
-    import numpy  # here, like spaCy: deciding that nothing changed imports neither
-    from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, SENT_START
+    from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH, SENT_START  # here: deciding that nothing changed imports no spaCy
 
     if not len(doc):
         return [], 0
-    columns = doc.to_array([SENT_START, IDX, LENGTH, IS_PUNCT, IS_SPACE]).astype(numpy.int64)
-    starts = numpy.flatnonzero(columns[:, 0] == 1)
-    if not starts.size or starts[0] != 0:
-        starts = numpy.concatenate(([0], starts))
-    last_tokens = numpy.concatenate((starts[1:], [len(doc)])) - 1
-    begins = columns[starts, 1].tolist()
-    ends = (columns[last_tokens, 1] + columns[last_tokens, 2]).tolist()
+    columns = doc.to_array([SENT_START, IDX, LENGTH, IS_PUNCT, IS_SPACE]).astype("int64")  # SENT_START -1 comes as uint64
+    starts = (columns[:, 0] == 1).nonzero()[0].tolist()
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    offsets, lengths = columns[:, 1].tolist(), columns[:, 2].tolist()
+    lasts = [start - 1 for start in starts[1:]] + [len(doc) - 1]
     text = doc.text if text is None else text
-    sentences = [text[begin:end] for begin, end in zip(begins, ends, strict=True)]
-    word_count = int(numpy.count_nonzero((columns[:, 3] == 0) & (columns[:, 4] == 0)))
+    sentences = [text[offsets[first]:offsets[last] + lengths[last]] for first, last in zip(starts, lasts, strict=True)]
+    word_count = int(((columns[:, 3] == 0) & (columns[:, 4] == 0)).sum())
     return sentences, word_count
 
 
