@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipelines.deduplication import Signature, band_keys, best_match
+from pipelines.deduplication import Signature, SignatureIndex, band_keys, best_match
 from pipelines.errors import BulkItemError, IndexingError
 from pipelines.models import EnrichedArticle, Failure, RunInfo
 from pipelines.sinks.base import SINKS, article_document
@@ -78,21 +78,16 @@ class ElasticsearchSink:
             index=self.names.articles,
             query={"bool": {"filter": [{"terms": {"minhash_bands": sorted({key for keys in bands.values() for key in keys})}}],
                             "must_not": [{"exists": {"field": "duplicate_of"}}]}},
-            source_includes=["minhash", "minhash_bands"], size=limit, track_total_hits=limit + 1,
+            source_includes=["minhash"], size=limit, track_total_hits=limit + 1,
         )
         if response["hits"]["total"]["value"] > limit:
             return self._ranked_near_originals(signatures, bands, candidates)
-        held = {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
-        by_band: dict[str, list[str]] = {}
-        for held_id, source in held.items():
-            for key in source.get("minhash_bands") or ():
-                by_band.setdefault(key, []).append(held_id)
+        held = SignatureIndex()  # banded in memory as the run's own originals are
+        for hit in response["hits"]["hits"]:
+            held.add(hit["_id"], tuple(hit["_source"].get("minhash") or ()))
         found = {}
-        for doc_id, keys in bands.items():
-            sharing = {held_id for key in keys for held_id in by_band.get(key, ())}
-            match = best_match(signatures[doc_id], {held_id: held[held_id].get("minhash") or [] for held_id in sharing},
-                               exclude=doc_id)
-            if match:
+        for doc_id in bands:
+            if match := held.match(signatures[doc_id], exclude=doc_id):
                 found[doc_id] = match
         return found
 
