@@ -31,8 +31,45 @@ def extractor() -> Extractor:
 
 
 def test_model_runs_only_the_components_facets_need(extractor):
-    assert set(extractor.nlp.pipe_names) == {"tok2vec", "ner", "senter"}
+    # The shared tok2vec feeds only the disabled tagger and parser: ner and senter embed their own.
+    assert set(extractor.nlp.pipe_names) == {"ner", "senter"}
     assert extractor.model_version == "en_core_web_sm-3.8.0"
+
+
+def test_without_the_shared_tok2vec_entities_and_sentences_are_the_same(extractor):
+    texts = [ARTICLE, SPORTS_RESULTS, "Manchester United beat Chelsea 2-1 at Old Trafford on Sunday. Rooney scored twice."]
+    nlp = extractor.nlp
+
+    def annotations(docs):
+        return [([(e.start_char, e.end_char, e.label_) for e in doc.ents], [s.start_char for s in doc.sents]) for doc in docs]
+
+    without = annotations(nlp.pipe(texts))
+    nlp.enable_pipe("tok2vec")
+    try:
+        assert nlp.pipe_names == ["tok2vec", "senter", "ner"]
+        with_shared = annotations(nlp.pipe(texts))
+    finally:
+        nlp.disable_pipe("tok2vec")
+    assert without == with_shared
+    assert any(ents for ents, _ in without)
+
+
+def test_a_shared_embedding_layer_is_kept_when_a_needed_component_listens_to_it():
+    import spacy
+
+    from pipelines.extraction.extractor import components_needed_for
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "*"}
+    nlp.add_pipe("ner", config={"model": {"@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+                                          "extra_state_tokens": False, "hidden_width": 16, "maxout_pieces": 2,
+                                          "use_upper": True, "tok2vec": listener}})
+    nlp.add_pipe("senter")  # embeds its own
+    nlp.get_pipe("ner").add_label("ORG")
+    nlp.initialize()
+    assert components_needed_for(nlp, ("ner", "senter")) == {"tok2vec", "ner", "senter"}
+    assert components_needed_for(nlp, ("senter",)) == {"senter"}
 
 
 def test_facets_group_entities_by_type_without_duplicates(extractor):

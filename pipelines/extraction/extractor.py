@@ -3,7 +3,10 @@
 ``Extractor`` is the ``extract`` component of the pipeline.
 
 The model is loaded once per process and run with ``nlp.pipe`` with every component the facets
-do not need disabled (tagger, parser, lemmatizer), which roughly doubles throughput. Using
+do not need disabled (tagger, parser, lemmatizer), which roughly doubles throughput, and the
+shared ``tok2vec`` too when only those listen to it: ``en_core_web_sm``'s ner and senter embed
+their own, so the shared one is a quarter or more of the model's time spent on output nobody
+reads (identical entities and sentences without it). Using
 more cores is the pipeline's job (``pipelines.workers``): each worker process runs a whole
 extractor, so keywords, dates and entity rules are spread over the cores as well as NER. Each article's language is detected first; articles in another
 language than the model's skip NER. Raw NER mentions become one canonical value per entity in
@@ -59,7 +62,7 @@ FACET_LABELS: dict[str, tuple[str, ...]] = {
 assert tuple(FACET_LABELS) == FACETS
 _LABEL_TO_FACET = {label: facet for facet, labels in FACET_LABELS.items() for label in labels}
 _NOT_NAMES = frozenset({"DATE"})
-_NEEDED_COMPONENTS = ("tok2vec", "ner", "senter")
+_NEEDED_COMPONENTS = ("ner", "senter")
 _TITLE_MAX_CHARS = 160
 
 
@@ -90,7 +93,7 @@ def load_model(name: str) -> Language:
             nlp = spacy.load(candidate)
         except OSError:
             continue
-        keep = set(_NEEDED_COMPONENTS)
+        keep = components_needed_for(nlp, _NEEDED_COMPONENTS)
         for pipe in nlp.component_names:
             if pipe in keep and pipe in nlp.disabled:
                 nlp.enable_pipe(pipe)
@@ -103,6 +106,17 @@ def load_model(name: str) -> Language:
         f"no spaCy model installed under {', '.join(tried)}; install the locked requirements "
         "(pip install -r requirements.lock) or run `python -m spacy download en_core_web_sm`"
     )
+
+
+def components_needed_for(nlp: Language, needed: Sequence[str]) -> set[str]:
+    """``needed`` and what they listen to: a shared embedding layer (``tok2vec``, ``transformer``)
+    is kept only when a needed component reads its output rather than embedding its own."""
+    keep = {name for name in needed if name in nlp.component_names}
+    for name in nlp.component_names:
+        listeners = getattr(nlp.get_pipe(name), "listening_components", None) or ()
+        if keep.intersection(listeners):
+            keep.add(name)
+    return keep
 
 
 def entities_and_facets(doc: Doc, text: str | None = None) -> tuple[tuple[Entity, ...], dict[str, tuple[str, ...]]]:
