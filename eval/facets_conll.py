@@ -10,8 +10,8 @@ definitions). Two systems run on the same texts in the same process:
   ``Pipeline(Settings.from_env()).apply(raws, until="extract")`` (cleaning, language detection,
   spaCy, canonical entities, keywords, dates…); its facets ``persons``, ``organizations``,
   ``locations``.
-* **raw model** — the same spaCy model (``NEWSFLOW_SPACY_MODEL``) with only ``tok2vec`` and
-  ``ner`` enabled, ``nlp.pipe`` over the same texts; PERSON → persons, ORG → organizations,
+* **raw model** — the same spaCy model (``NEWSFLOW_SPACY_MODEL``) with only ``ner`` enabled (and
+  a shared ``tok2vec`` only if ner listens to it, as production decides), ``nlp.pipe`` over the same texts; PERSON → persons, ORG → organizations,
   GPE + LOC + FAC → locations, entity texts whitespace-normalised.
 
 Speed is wall time of each system over all documents after a warm-up (model load excluded):
@@ -83,7 +83,7 @@ def run_raw_model(documents: list[Any], model_name: str, batch_size: int) -> tup
     import spacy
 
     from pipelines.evaluation import normalize
-    from pipelines.extraction.extractor import MODEL_FALLBACKS
+    from pipelines.extraction.extractor import MODEL_FALLBACKS, components_needed_for
 
     for candidate in (model_name, *MODEL_FALLBACKS.get(model_name, ())):
         try:
@@ -93,8 +93,9 @@ def run_raw_model(documents: list[Any], model_name: str, batch_size: int) -> tup
             continue
     else:
         raise SystemExit(f"no spaCy model {model_name} installed")
+    keep = components_needed_for(nlp, ("ner",))
     for pipe in nlp.pipe_names:
-        if pipe not in ("tok2vec", "ner"):
+        if pipe not in keep:
             nlp.disable_pipe(pipe)
     nlp("Warm-up text from London.")
     started = time.perf_counter()
