@@ -11,8 +11,9 @@ definitions). Two systems run on the same texts in the same process:
   spaCy, canonical entities, keywords, dates…); its facets ``persons``, ``organizations``,
   ``locations``.
 * **raw model** — the same spaCy model (``NEWSFLOW_SPACY_MODEL``) with only ``ner`` enabled (and
-  a shared ``tok2vec`` only if ner listens to it, as production decides), ``nlp.pipe`` over the same texts; PERSON → persons, ORG → organizations,
-  GPE + LOC + FAC → locations, entity texts whitespace-normalised.
+  a shared ``tok2vec`` only if ner listens to it, as production decides), ``nlp.pipe`` over the
+  same texts; PERSON → persons, ORG → organizations, GPE + LOC + FAC → locations, entity texts
+  whitespace-normalised.
 
 Speed is wall time of each system over all documents after a warm-up (model load excluded):
 documents/s and gold words/s. The gold data stays outside the repository; this script is run by
