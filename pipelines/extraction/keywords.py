@@ -20,6 +20,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from functools import cache
+from operator import itemgetter
 
 from pipelines.extraction.entities import TITLE_HEADS
 
@@ -57,7 +58,8 @@ def candidate_phrases(sentences: Sequence[str], language: str = "en") -> list[tu
         surfaces: list[str] = []
         terms: list[str] = []
         for position, token in enumerate(_TOKEN.findall(sentence)):
-            if not token[0].isalpha() or _DIGIT.search(token):  # punctuation and numbers close the run
+            # Punctuation and numbers close the run (most tokens are plain words: isalpha decides alone).
+            if not token.isalpha() and (not token[0].isalpha() or _DIGIT.search(token)):
                 if terms:
                     chunks.append((surfaces, terms))
                     surfaces, terms = [], []
@@ -77,11 +79,8 @@ def candidate_phrases(sentences: Sequence[str], language: str = "en") -> list[tu
         return []
 
     is_stop = {term: term in stops or len(term) < 3 for term in term_tf}
-    neighbours_left: Counter[str] = Counter()
-    neighbours_right: Counter[str] = Counter()
-    for first, second in pair_tf:
-        neighbours_right[first] += 1
-        neighbours_left[second] += 1
+    neighbours_right = Counter(map(itemgetter(0), pair_tf))
+    neighbours_left = Counter(map(itemgetter(1), pair_tf))
     content_tfs = [tf for term, tf in term_tf.items() if not is_stop[term]] or [0]
     max_tf = max(term_tf.values())
     tf_scale = statistics.fmean(content_tfs) + statistics.pstdev(content_tfs) or 1.0
@@ -93,7 +92,7 @@ def candidate_phrases(sentences: Sequence[str], language: str = "en") -> list[tu
         spread = neighbours_left[term] / tf + neighbours_right[term] / tf
         relatedness = 1.0 + spread * tf / max_tf
         casing = term_named[term] / (1.0 + math.log(tf))
-        position = math.log(math.log(3.0 + statistics.median(term_sentences[term])))
+        position = math.log(math.log(3.0 + _median_of_sorted(term_sentences[term])))
         frequency = tf / tf_scale
         sentence_share = len(set(term_sentences[term])) / sentence_count
         weights[term] = position * relatedness / (casing + frequency / relatedness + sentence_share / relatedness)
@@ -115,6 +114,10 @@ def candidate_phrases(sentences: Sequence[str], language: str = "en") -> list[tu
 
     scored = []
     for key, tf in phrase_tf.items():
+        if len(key) == 1:  # most phrases: one word, never a stop word
+            weight = weights[key[0]]
+            scored.append((surface[key], weight / (tf * (1.0 + weight))))
+            continue
         product, total = 1.0, 0.0
         for index, term in enumerate(key):
             if not is_stop[term]:
@@ -128,6 +131,12 @@ def candidate_phrases(sentences: Sequence[str], language: str = "en") -> list[tu
         scored.append((surface[key], product / (tf * (1.0 + total))))
     scored.sort(key=lambda item: item[1])
     return scored
+
+
+def _median_of_sorted(values: Sequence[int]) -> float:
+    """``statistics.median`` of values already in order (sentence indices are appended in order)."""
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
 def _stem(word: str) -> str:
