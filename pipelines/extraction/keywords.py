@@ -5,7 +5,7 @@ a word matters when it is capitalised mid-sentence, occurs early, often (relativ
 document's other words), in many sentences, and beside few distinct neighbours; a phrase of
 up to three words scores ``prod(H) / (tf * (1 + sum(H)))``, lower is better. The ``yake``
 package computes the same with a graph library and per-word objects, which cost as much as
-spaCy's NER; counting in plain dicts costs a few milliseconds per article (``bench/throughput.py``
+spaCy's NER; counting in plain dicts costs about a millisecond per article (``bench/throughput.py``
 and ``eval/keywords_compare.py`` measure both).
 
 Stop words come from spaCy's language data (installed with spaCy, nothing downloaded).
