@@ -124,9 +124,7 @@ def pipeline_run(settings: Any, folder: Path, label: str) -> tuple[float, Any, A
 
     pipeline = Pipeline(settings)
     pipeline.prepare()
-    for component in pipeline.components:
-        if hasattr(component, "load"):
-            component.load()
+    pipeline.load()
     started, cpu_started = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
     summary, _ = pipeline.run("folder", RunInfo(f"bench-{label}", "bench"), folder=str(folder), source_name="bench")
     pipeline.run_cpu_s = _cpu_seconds(resource.RUSAGE_SELF) - cpu_started  # this process's threads, not its workers

@@ -536,15 +536,21 @@ class Pipeline:
         if self._runner is None:
             from pipelines.workers import BatchRunner
 
-            parallel, _ = self._split_components()
             started = time.perf_counter()
-            for component in parallel:
-                if hasattr(component, "load"):
-                    component.load()
+            self.load()
             # Near zero when the process inherited the model (a preloaded Airflow worker, see worker_preload).
             log.info("components ready in %.2f s", time.perf_counter() - started)
+            parallel, _ = self._split_components()
             self._runner = BatchRunner(partial(self._run_all, parallel), self.settings.workers)
         return self._runner
+
+    def load(self) -> None:
+        """Load what the parallel components need (the model, MinHash's permutations) now: before
+        worker processes fork, so they share it, and outside any timing or article budget."""
+        parallel, _ = self._split_components()
+        for component in parallel:
+            if hasattr(component, "load"):
+                component.load()
 
     def _split_components(self) -> tuple[list[Component], list[Component]]:
         """The leading components that are pure functions of their input, and the rest (run in order)."""

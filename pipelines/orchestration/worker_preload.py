@@ -37,9 +37,9 @@ def preload() -> None:
     from pipelines.sources.folder import read_folder
 
     pipeline = Pipeline.shared(Settings.from_env())
-    # What the pipeline loads before its own workers fork (Extractor.load): the model, every country's
+    # What the pipeline loads before its own workers fork (Pipeline.load): the model, every country's
     # towns and districts (under 2 s, a few MB, once, not per task), the language and date tables.
-    pipeline.component("extract").load()
+    pipeline.load()
     samples = [item for item in read_folder(SAMPLE_ARTICLES / "tech") if isinstance(item, RawArticle)]
     pipeline.apply(samples, until="sign")
 
