@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from elasticsearch import ApiError
@@ -30,14 +32,22 @@ def enriched(n: int) -> EnrichedArticle:
                            language="en", word_count=len(body.split()), entities=(), facets={}, model="test-0")
 
 
-def lift_later(es_client, index: str, seconds: float) -> threading.Thread:
-    def lift() -> None:
-        time.sleep(seconds)
+@contextmanager
+def overloaded(es_client, index: str, *, for_s: float | None = None) -> Iterator[None]:
+    """``index`` refuses writes as overloaded until ``for_s`` seconds have passed, or to the end of
+    the block. (Elasticsearch's disk monitor lifts this block by itself when it next reads disk
+    usage; the session's node reads it hourly, not every 30 s, so it never does so mid-test.)"""
+    es_client.indices.put_settings(index=index, settings=OVERLOADED)
+    lifter = threading.Timer(for_s, es_client.indices.put_settings, kwargs={"index": index, "settings": LIFTED}) \
+        if for_s is not None else None
+    if lifter:
+        lifter.start()
+    try:
+        yield
+    finally:
+        if lifter:
+            lifter.join()
         es_client.indices.put_settings(index=index, settings=LIFTED)
-
-    thread = threading.Thread(target=lift, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.fixture
@@ -50,19 +60,16 @@ def sink(es_client, names):
 
 @pytest.mark.elasticsearch
 def test_the_blocked_index_really_answers_429(es_client, names, sink):
-    es_client.indices.put_settings(index=names.articles_write, settings=OVERLOADED)
-    with pytest.raises(ApiError) as refused:
+    with overloaded(es_client, names.articles_write), pytest.raises(ApiError) as refused:
         es_client.index(index=names.articles_write, id="probe", document={"title": "probe"})
     assert refused.value.meta.status == 429
 
 
 @pytest.mark.elasticsearch
 def test_writes_refused_as_overloaded_are_retried_until_the_cluster_accepts_them(es_client, names, sink):
-    es_client.indices.put_settings(index=names.articles_write, settings=OVERLOADED)
-    lifter = lift_later(es_client, names.articles_write, 2.0)
     started = time.monotonic()
-    failures = sink.write([enriched(n) for n in range(20)], RUN)
-    lifter.join()
+    with overloaded(es_client, names.articles_write, for_s=2.0):
+        failures = sink.write([enriched(n) for n in range(20)], RUN)
     assert failures == []
     assert time.monotonic() - started > 1.5  # it waited for the block to go, rather than giving up
     sink.flush()
@@ -73,12 +80,9 @@ def test_writes_refused_as_overloaded_are_retried_until_the_cluster_accepts_them
 def test_an_overload_that_outlasts_the_retries_is_a_run_failure_not_a_dead_letter(es_client, names):
     sink = ElasticsearchSink(es_client, names, retries=2, initial_backoff_s=0.1, max_backoff_s=0.2)
     sink.prepare({})
-    es_client.indices.put_settings(index=names.articles_write, settings=OVERLOADED)
-    try:
-        with pytest.raises(ClusterRefusedWrites, match=r"refused 3 of 3 writes .* after 2 retries: cluster_block_exception"):
-            sink.write([enriched(n) for n in range(3)], RUN)
-    finally:
-        es_client.indices.put_settings(index=names.articles_write, settings=LIFTED)
+    with overloaded(es_client, names.articles_write), \
+            pytest.raises(ClusterRefusedWrites, match=r"refused 3 of 3 writes .* after 2 retries: cluster_block_exception"):
+        sink.write([enriched(n) for n in range(3)], RUN)
 
 
 @pytest.mark.elasticsearch
@@ -96,12 +100,8 @@ def test_dead_letter_writes_wait_out_an_overloaded_index(es_client, names):
     ensure_store_indices(es_client, names)
     letters = ElasticsearchDeadLetters(es_client, names, retries=6, initial_backoff_s=0.5, max_backoff_s=4)
     failure = Failure(Stage.CLEAN, "broken.txt", "CleaningError", "no text left after cleaning", "doc-x", "folder:faults")
-    es_client.indices.put_settings(index=names.deadletters, settings=OVERLOADED)
-    lifter = lift_later(es_client, names.deadletters, 2.0)
-    try:
+    with overloaded(es_client, names.deadletters, for_s=2.0):
         letters.record([failure], RUN)
-    finally:
-        lifter.join()
     assert [letter["source_ref"] for letter in letters.refs("folder:faults")] == ["broken.txt"]
 
 
