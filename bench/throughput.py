@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import queue
 import resource
 import shutil
 import socket
@@ -168,8 +169,14 @@ def raw_pipe_processes(bodies: list[str], model_name: str, batch_size: int, proc
     try:
         ready.wait(timeout=600)
         started = time.perf_counter()
-        for _ in children:
-            results.get(timeout=7200)
+        finished = 0
+        while finished < processes:
+            try:
+                results.get(timeout=5)
+                finished += 1
+            except queue.Empty:
+                if any(child.exitcode not in (None, 0) for child in children):
+                    raise RuntimeError("a raw nlp.pipe process failed (its traceback is above)") from None
         return time.perf_counter() - started
     finally:
         for child in children:
