@@ -28,9 +28,9 @@ machine, one after the other, against one local Elasticsearch node started here:
 * with ``--feeds``, feed polling at scale (``bench/feed_polling.py``) when it is present.
 
 Model loading is outside every timed section but the command's and Airflow's (it is a fixed
-cost, printed apart). The table
-gives docs/s and the ratios the throughput issue sets targets for, with the machine's load
-average before and after, since a busy machine skews absolute rates more than ratios.
+cost, printed apart). The table gives docs/s and the ratios the throughput issue sets targets
+for, with the machine's load average before and after, since a busy machine skews absolute rates
+more than ratios.
 
 Usage: .venv/bin/python bench/throughput.py [--corpus DIR] [--docs 1000] [--rss-docs 1000,10000]
        [--no-airflow] [--feeds 2000] [--json bench-throughput.json] [--smoke]
