@@ -10,6 +10,7 @@ from elasticsearch import helpers
 
 from pipelines.store.schema import ensure_indices
 from pipelines.store.lifecycle import current_index, migrate, next_index_name
+from pipelines.store.names import BULK_REFRESH_INTERVAL
 
 pytestmark = pytest.mark.elasticsearch
 
@@ -129,3 +130,18 @@ def test_changes_that_need_a_new_index_say_so(es_client, names):
     mapping = es_client.indices.get_mapping(index=report.target_index)[report.target_index]["mappings"]
     assert mapping["properties"]["word_count"]["type"] == "integer"
     ensure_indices(es_client, names)  # and ingestion can go on
+
+
+def _refresh_interval(client, index: str) -> str | None:
+    settings = client.indices.get_settings(index=index, name="index.refresh_interval", flat_settings=True)
+    return settings.get(index, {}).get("settings", {}).get("index.refresh_interval")
+
+
+def test_the_indices_written_in_bulk_refresh_every_30_seconds_and_keep_it_through_a_migration(es_client, names):
+    ensure_indices(es_client, names)
+    for index in (names.first_articles_index, names.raw_articles, names.raw_versions):
+        assert _refresh_interval(es_client, index) == BULK_REFRESH_INTERVAL
+    # Dead letters are written with refresh=wait_for: they keep the default of a second.
+    assert _refresh_interval(es_client, names.deadletters) is None
+    report = migrate(es_client, names)
+    assert _refresh_interval(es_client, report.target_index) == BULK_REFRESH_INTERVAL

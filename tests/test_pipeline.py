@@ -143,6 +143,19 @@ def test_a_source_and_a_component_registered_outside_the_package_flow_to_elastic
     assert dead == {"toy://desk-1/broken": "read", "toy://desk-1/ferry": "enrich"}
 
 
+
+def test_a_runs_documents_are_searchable_when_it_returns_though_the_index_refreshes_every_30_s(isolated_settings, es_client, names):
+    from pipelines.store.names import BULK_REFRESH_INTERVAL
+
+    summary, _ = Pipeline(isolated_settings, client=es_client).run("folder", RunInfo("searchable-run"), folder=str(SAMPLE_ARTICLES))
+
+    setting = es_client.indices.get_settings(index=names.articles, name="index.refresh_interval", flat_settings=True)
+    assert {index: value["settings"] for index, value in setting.items()} == {
+        names.first_articles_index: {"index.refresh_interval": BULK_REFRESH_INTERVAL}}
+    # No refresh here: the run's own at its end is what makes them searchable, not the interval.
+    assert summary.indexed + summary.duplicate == summary.seen >= 10
+    assert es_client.count(index=names.articles)["count"] == summary.indexed + summary.duplicate
+
 # ---------------------------------------------------------------------------- replaying a parser fix
 
 

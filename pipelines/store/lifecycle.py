@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import IndexingError
-from pipelines.store.names import IndexNames
+from pipelines.store.names import BULK_REFRESH_INTERVAL, IndexNames
 from pipelines.store.schema import ensure_indices
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def migrate(
     client.indices.create(index=target, settings={"index": {"refresh_interval": "-1"}})
     use_api = _has_reindex_api(client)
     copied = _copy(client, source, target, None, use_api)
-    client.indices.put_settings(index=target, settings={"index": {"refresh_interval": None}})
+    client.indices.put_settings(index=target, settings={"index": {"refresh_interval": BULK_REFRESH_INTERVAL}})
     client.indices.refresh(index=target)
     if before_swap:
         before_swap()

@@ -21,6 +21,12 @@ from typing import Any
 
 # Small indices on small clusters: one shard, a replica wherever a second node exists.
 SHARD_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+# The indices a run writes in bulk (articles, raw store, versions) refresh every 30 s rather than
+# every second: each refresh makes a segment that is then merged, a quarter of the node's CPU in a
+# run. What must be seen at once is refreshed explicitly: the sink at the end of every enrichment,
+# the raw store and the versions before they are searched.
+BULK_REFRESH_INTERVAL = "30s"
+BULK_WRITTEN_SETTINGS: dict[str, Any] = {**SHARD_SETTINGS, "refresh_interval": BULK_REFRESH_INTERVAL}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines import __version__
 from pipelines.errors import IndexingError
 from pipelines.models import FACETS, METADATA_FACETS
-from pipelines.store.names import SHARD_SETTINGS, IndexNames
+from pipelines.store.names import BULK_WRITTEN_SETTINGS, SHARD_SETTINGS, IndexNames
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -323,7 +323,8 @@ def ensure_store_indices(client: Elasticsearch, names: IndexNames) -> None:
     current = client.indices.get_mapping(index=list(wanted), ignore_unavailable=True, allow_no_indices=True).body
     for index, mappings in wanted.items():
         existing = current.get(index, {}).get("mappings")
-        if existing is None and create_index_once(client, index, settings=SHARD_SETTINGS, mappings=mappings):
+        settings = BULK_WRITTEN_SETTINGS if index in (names.raw_articles, names.raw_versions) else SHARD_SETTINGS
+        if existing is None and create_index_once(client, index, settings=settings, mappings=mappings):
             continue
         if existing is None or not _contains(existing.get("properties", {}), mappings["properties"]):
             # Made by an earlier version: add the fields this one writes (additive, in place).
@@ -368,7 +369,7 @@ def ensure_article_indices(
         name=names.articles_template,
         index_patterns=[names.articles_pattern],
         priority=200,
-        template={"settings": {**SHARD_SETTINGS, "analysis": ARTICLE_ANALYSIS}, "mappings": mappings},
+        template={"settings": {**BULK_WRITTEN_SETTINGS, "analysis": ARTICLE_ANALYSIS}, "mappings": mappings},
         meta={"managed_by": "newsflow", "pipeline_version": __version__},
     )
     if update_live_mapping and client.indices.exists_alias(name=names.articles_write):
