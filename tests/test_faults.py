@@ -137,6 +137,23 @@ def test_an_overloaded_node_answering_429_still_gets_every_document(own_node, tm
     assert_reconciled(summary, seen=300)
 
 
+def _articles_indexed(es_client, names: IndexNames) -> int:
+    """Articles written so far; 0 until the article index exists and its shard has started
+    (its alias is there a moment before, when a count answers 503). Refreshed here: the index
+    itself refreshes only every 30 s while a run writes."""
+    from elasticsearch import ApiError
+
+    if not es_client.indices.exists(index=names.articles):
+        return 0
+    try:
+        es_client.indices.refresh(index=names.articles)
+        return es_client.count(index=names.articles)["count"]
+    except ApiError as error:
+        if error.meta.status != 503:
+            raise
+        return 0
+
+
 def test_elasticsearch_stopped_mid_load_and_restarted_loses_and_doubles_nothing(own_node, tmp_path):
     settings, node = own_node
     settings = settings.with_changes(index_prefix="faults-outage-")
@@ -157,7 +174,7 @@ def test_elasticsearch_stopped_mid_load_and_restarted_loses_and_doubles_nothing(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # stop it once the articles are being written
         try:
-            if admin.indices.exists(index=names.articles) and admin.count(index=names.articles)["count"] >= 64:
+            if _articles_indexed(admin, names) >= 64:
                 break
         except Exception:  # noqa: BLE001 — the index may be being created
             pass
@@ -177,21 +194,6 @@ def test_elasticsearch_stopped_mid_load_and_restarted_loses_and_doubles_nothing(
     stored = pipeline.store.runs.of_run("outage-1")
     assert stored and all(row["reconciled"] for row in stored)
     pipeline.close()
-
-
-def _articles_indexed(es_client, names: IndexNames) -> int:
-    """Articles searchable so far; 0 until the article index exists and its shard has started
-    (its alias is there a moment before, when a count answers 503)."""
-    from elasticsearch import ApiError
-
-    if not es_client.indices.exists(index=names.articles):
-        return 0
-    try:
-        return es_client.count(index=names.articles)["count"]
-    except ApiError as error:
-        if error.meta.status != 503:
-            raise
-        return 0
 
 
 def test_an_ingest_process_killed_mid_batch_is_completed_by_the_rerun(isolated_settings, es_client, names, tmp_path):
