@@ -143,7 +143,6 @@ def test_a_source_and_a_component_registered_outside_the_package_flow_to_elastic
     assert dead == {"toy://desk-1/broken": "read", "toy://desk-1/ferry": "enrich"}
 
 
-
 def test_a_runs_documents_are_searchable_when_it_returns_though_the_index_refreshes_every_30_s(isolated_settings, es_client, names):
     from pipelines.store.names import BULK_REFRESH_INTERVAL
 
@@ -155,6 +154,7 @@ def test_a_runs_documents_are_searchable_when_it_returns_though_the_index_refres
     # No refresh here: the run's own at its end is what makes them searchable, not the interval.
     assert summary.indexed + summary.duplicate == summary.seen >= 10
     assert es_client.count(index=names.articles)["count"] == summary.indexed + summary.duplicate
+
 
 # ---------------------------------------------------------------------------- replaying a parser fix
 
