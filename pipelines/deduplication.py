@@ -16,8 +16,10 @@ with ``duplicate_of``; they are still written, so nothing is lost, and counted a
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
-from collections import defaultdict
+from array import array
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -35,6 +37,8 @@ ROWS = NUM_PERM // BANDS
 SHINGLE_WORDS = 5
 MIN_SHINGLES = 10  # below this a signature is noise: very short texts are never near-duplicates
 THRESHOLD = 0.8  # estimated Jaccard similarity from which a document is a near-duplicate
+CANDIDATES = 10  # originals confirmed per document: those sharing the most bands with it
+BAND_RECENT = 64  # originals per band an in-memory lookup ranks: the latest (see SignatureIndex.match)
 SEED = 1
 SCHEME = "affine32"  # datasketch's permutation scheme: signatures of different schemes are not comparable
 
@@ -103,18 +107,30 @@ class SignatureIndex:
     """Signatures of the originals seen so far in a run, banded like the index: near-duplicates within a run."""
 
     _by_band: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    _signatures: dict[str, Signature] = field(default_factory=dict)
+    _signatures: dict[str, array[int]] = field(default_factory=dict)  # 8 bytes a value; a tuple of ints takes 36
 
     def add(self, doc_id: str, sig: Signature) -> None:
         if not sig or doc_id in self._signatures:
             return
-        self._signatures[doc_id] = sig
+        self._signatures[doc_id] = array("Q", sig)
         for key in band_keys(sig):
-            self._by_band[key].append(doc_id)
+            members = self._by_band[key]
+            members.append(doc_id)
+            if len(members) > 2 * BAND_RECENT:  # only the latest are ever ranked
+                del members[:-BAND_RECENT]
 
     def match(self, sig: Signature, *, exclude: str | None = None) -> tuple[str, float] | None:
-        candidates = {doc_id for key in band_keys(sig) for doc_id in self._by_band.get(key, ())}
-        return best_match(sig, {doc_id: self._signatures[doc_id] for doc_id in candidates}, exclude=exclude)
+        """The most similar near-duplicate among the ``CANDIDATES`` originals sharing the most bands
+        with ``sig``, as the sink's ranked search confirms them. Templated texts (results tables,
+        weather, one feed's boilerplate) share bands by the thousand: comparing every original
+        that shares one made a run quadratic (the 40,000 entries of ``bench/feed_polling.py``)."""
+        shared: Counter[str] = Counter()
+        for key in band_keys(sig):
+            shared.update(self._by_band.get(key, ())[-BAND_RECENT:])
+        if exclude is not None:
+            shared.pop(exclude, None)
+        ranked = heapq.nsmallest(CANDIDATES, shared.items(), key=lambda item: (-item[1], item[0]))
+        return best_match(sig, {doc_id: self._signatures[doc_id] for doc_id, _ in ranked})
 
 
 class Signer:

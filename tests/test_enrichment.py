@@ -173,3 +173,23 @@ def test_signature_index_finds_a_near_duplicate_seen_earlier_in_a_run():
     match = seen.match(signature(STORY.replace("six years", "seven years")))
     assert match is not None and match[0] == "original" and match[1] >= 0.8
     assert seen.match(signature("An unrelated report about wheat prices in Kansas and rain in Iowa this spring season.")) is None
+
+
+def test_a_lookup_confirms_only_the_originals_sharing_the_most_bands_however_many_share_one(monkeypatch):
+    """Templated texts share bands by the thousand; each lookup still compares a bounded few."""
+    import pipelines.deduplication as deduplication
+
+    original = signature(STORY)
+    seen = SignatureIndex()
+    seen.add("original", original)
+    # 1,000 later originals that share one band (the first four values) with it and nothing else.
+    for number in range(1000):
+        seen.add(f"templated-{number:04d}", (*original[:4], *(10**9 + number * 1000 + row for row in range(124))))
+    compared = []
+    real_similarity = deduplication.similarity
+    monkeypatch.setattr(deduplication, "similarity", lambda a, b: compared.append(1) or real_similarity(a, b))
+
+    match = seen.match(signature(STORY.replace("six years", "seven years")))
+
+    assert match is not None and match[0] == "original"
+    assert len(compared) <= deduplication.CANDIDATES

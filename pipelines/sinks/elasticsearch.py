@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipelines.deduplication import Signature, SignatureIndex, band_keys, best_match
+from pipelines.deduplication import CANDIDATES, Signature, SignatureIndex, band_keys, best_match
 from pipelines.errors import BulkItemError, IndexingError
 from pipelines.models import EnrichedArticle, Failure, RunInfo
 from pipelines.sinks.base import SINKS, article_document
@@ -63,7 +63,7 @@ class ElasticsearchSink:
             found.setdefault(hit["_source"]["content_hash"], hit["_id"])
         return found
 
-    def near_originals(self, signatures: Mapping[str, Signature], *, candidates: int = 10) -> dict[str, tuple[str, float]]:
+    def near_originals(self, signatures: Mapping[str, Signature], *, candidates: int = CANDIDATES) -> dict[str, tuple[str, float]]:
         """Held originals that share an LSH band with a document, confirmed by signature similarity.
 
         One search for the whole batch: every held original sharing any of the batch's bands, each
