@@ -174,8 +174,8 @@ def _enrich(settings: Any, state: Path) -> dict[str, Any]:
                 "cpu_s": {"this process": round(_cpu_s(resource.RUSAGE_SELF) - cpu[0], 1),
                           "workers": round(_cpu_s(resource.RUSAGE_CHILDREN) - cpu[1], 1),
                           "node": round(_node_cpu_s(client) - cpu[2], 1)},
-                "node_operations_s": {name: round(seconds - operations[name], 1)
-                                      for name, seconds in _node_operations_s(client, settings.index_prefix).items()},
+                "node_operations_s": {operation: round(spent - operations[operation], 1)
+                                      for operation, spent in _node_operations_s(client, settings.index_prefix).items()},
             }
         reader.close()
         enrich_loads = loads.by_process() - floor_loads
